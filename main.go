@@ -1,0 +1,193 @@
+// Command etcdapi serves a REST API over an embedded etcd member or an external etcd cluster.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/joho/godotenv"
+	"github.com/kelseyhightower/envconfig"
+	"go.etcd.io/etcd/api/v3/version"
+
+	"etcdapi/server"
+	"etcdapi/store"
+)
+
+// Version is stamped in by release builds (-ldflags "-X main.Version=...").
+var Version = "dev"
+
+// settings is every setting of the program, each package owning its own.
+type settings struct {
+	Log    logConfig
+	Server server.Config
+	Store  store.Config
+}
+
+type logConfig struct {
+	Level  slog.Level `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	Format string     `envconfig:"LOG_FORMAT" default:"text" desc:"text, or json for machine-read logs"`
+}
+
+// usageError is a mistake in the command line or the settings: exit status 2.
+type usageError struct{ error }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "etcdapi:", err)
+		if errors.As(err, new(usageError)) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help", "help":
+			return usage(stdout)
+		case "version", "-version", "--version":
+			fmt.Fprintf(stdout, "etcdapi %s (etcd %s, %s)\n", Version, version.Version, goVersion())
+			return nil
+		default:
+			return usageError{fmt.Errorf("unknown command %q (try etcdapi -h)", args[0])}
+		}
+	}
+	cfg, err := loadSettings()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+
+	// Listen before starting etcd: a port in use fails at once.
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.Server.Addr, err)
+	}
+	defer ln.Close()
+
+	st, err := store.Open(ctx, cfg.Store, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	srv := &http.Server{
+		Handler:           server.New(st, cfg.Server, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	printBanner(stdout, cfg, st, ln.Addr().String())
+
+	served := make(chan error, 1)
+	go func() {
+		if cfg.Server.TLSCertFile != "" {
+			served <- srv.ServeTLS(ln, cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile)
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving HTTP: %w", err)
+	case err := <-st.Err():
+		return fmt.Errorf("etcd member stopped: %w", err)
+	case <-ctx.Done():
+	}
+	// In-flight requests finish; then the member stops (deferred above).
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	log.Info("shut down", "err", err)
+	return nil
+}
+
+// loadSettings reads .env (the real environment wins), then the environment.
+func loadSettings() (settings, error) {
+	var cfg settings
+	if err := godotenv.Load(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return cfg, usageError{fmt.Errorf(".env: %w", err)}
+	}
+	for _, part := range []any{&cfg.Log, &cfg.Server, &cfg.Store} {
+		if err := envconfig.Process("", part); err != nil {
+			var pe *envconfig.ParseError
+			if errors.As(err, &pe) {
+				return cfg, usageError{fmt.Errorf("invalid %s=%q: %v", pe.KeyName, pe.Value, pe.Err)}
+			}
+			return cfg, usageError{err}
+		}
+	}
+	if f := cfg.Log.Format; f != "text" && f != "json" {
+		return cfg, usageError{fmt.Errorf("invalid LOG_FORMAT=%q: want text or json", f)}
+	}
+	if s := cfg.Store.InitialClusterState; s != "new" && s != "existing" {
+		return cfg, usageError{fmt.Errorf("invalid ETCD_INITIAL_CLUSTER_STATE=%q: want new or existing", s)}
+	}
+	if (cfg.Server.TLSCertFile == "") != (cfg.Server.TLSKeyFile == "") {
+		return cfg, usageError{errors.New("TLS_CERT_FILE and TLS_KEY_FILE go together")}
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg logConfig, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// usage prints every setting with its default and meaning.
+func usage(w io.Writer) error {
+	fmt.Fprintln(w, "etcdapi: a REST API over etcd, with an embedded etcd member by default.")
+	fmt.Fprintln(w, "\nUsage: etcdapi [version | -h]\n\nSettings (environment variables; a .env file in the working directory is read first):")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	var cfg settings
+	for _, part := range []any{&cfg.Server, &cfg.Store, &cfg.Log} {
+		if err := envconfig.Usagef("", part, tw, "  {{range .}}{{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}"); err != nil {
+			return err
+		}
+	}
+	return tw.Flush()
+}
+
+func printBanner(w io.Writer, cfg settings, st *store.Store, addr string) {
+	scheme := "http"
+	if cfg.Server.TLSCertFile != "" {
+		scheme = "https"
+	}
+	api := scheme + "://" + addr
+	mode := "external etcd cluster"
+	if st.Embedded() {
+		mode = "embedded etcd member " + cfg.Store.Name
+		if strings.Contains(cfg.Store.InitialCluster, ",") || cfg.Store.Join != "" {
+			mode = "embedded member " + cfg.Store.Name + " of an etcd cluster"
+		}
+	}
+	fmt.Fprintf(w, "etcdapi %s: %s\n", Version, mode)
+	if dir := st.DataDir(); dir != "" {
+		fmt.Fprintf(w, "  data:  %s\n", dir)
+	}
+	fmt.Fprintf(w, "  API:   %s\n  UI:    %s/ui/\n  etcd:  %s\n", api, api, strings.Join(st.ClientURLs(), ","))
+}
+
+func goVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.GoVersion
+	}
+	return "go"
+}

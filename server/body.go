@@ -1,0 +1,73 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// readObject reads the request body as a JSON object.
+func readObject(c *gin.Context) (map[string]json.RawMessage, error) {
+	body, err := io.ReadAll(c.Request.Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, msg: "Corpo da requisição grande demais"}
+	}
+	if err != nil {
+		return nil, badRequest("Corpo da requisição ilegível")
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, badRequest("Corpo JSON obrigatório")
+	}
+	if !json.Valid(body) {
+		return nil, badRequest("JSON inválido")
+	}
+	var obj map[string]json.RawMessage
+	if body[0] != '{' || json.Unmarshal(body, &obj) != nil {
+		return nil, badRequest("O corpo deve ser um objeto JSON")
+	}
+	return obj, nil
+}
+
+// etag is a revision as an HTTP entity tag.
+func etag(rev int64) string { return `"` + strconv.FormatInt(rev, 10) + `"` }
+
+// ifMatch reads If-Match as the revision a write expects (0: none given).
+func ifMatch(c *gin.Context) (int64, error) {
+	h := strings.TrimSpace(c.GetHeader("If-Match"))
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	rev, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+	if err != nil || rev <= 0 {
+		return 0, &apiError{status: http.StatusPreconditionFailed, msg: "If-Match não corresponde a nenhuma revisão"}
+	}
+	return rev, nil
+}
+
+const jsonType = "application/json; charset=utf-8"
+
+// writeArray writes stored JSON documents as one array, without decoding them.
+func writeArray(c *gin.Context, status int, docs [][]byte) {
+	n := 2 + len(docs)
+	for _, d := range docs {
+		n += len(d)
+	}
+	buf := make([]byte, 0, n)
+	buf = append(buf, '[')
+	for i, d := range docs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, d...)
+	}
+	buf = append(buf, ']')
+	c.Data(status, jsonType, buf)
+}

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"etcdapi/store"
+)
+
+// apiError is a client's mistake, answered as {"erro": msg, "campos": ...}.
+type apiError struct {
+	status int
+	msg    string
+	campos map[string]string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(msg string) *apiError { return &apiError{status: http.StatusBadRequest, msg: msg} }
+
+// storeErrors maps each of the store's error kinds to a status and a message.
+var storeErrors = []struct {
+	err    error
+	status int
+	msg    string
+}{
+	{store.ErrUserNotFound, http.StatusNotFound, "Usuário não encontrado"},
+	{store.ErrConfigNotFound, http.StatusNotFound, "Configuração não encontrada"},
+	{store.ErrNoHistory, http.StatusNotFound, "Nenhum histórico restante para esta configuração"},
+	{store.ErrInstanceNotFound, http.StatusNotFound, "Instância não encontrada ou expirada: registre-a novamente"},
+	{store.ErrLockNotFound, http.StatusNotFound, "Lock não encontrado: o recurso está livre"},
+	{store.ErrEmailTaken, http.StatusConflict, "Email já utilizado por outro usuário"},
+	{store.ErrLockHeld, http.StatusConflict, "Recurso já bloqueado"},
+	{store.ErrNotHolder, http.StatusConflict, "O token informado não detém este lock"},
+	{store.ErrStale, http.StatusPreconditionFailed, "Versão desatualizada: o recurso mudou desde o If-Match informado"},
+	{store.ErrCompacted, http.StatusGone, "Revisão já compactada pelo etcd: recomece a leitura"},
+	{store.ErrUnavailable, http.StatusServiceUnavailable, "etcd indisponível ou sem quórum: tente novamente"},
+	{store.ErrNoSpace, http.StatusInsufficientStorage, "Cota de espaço do etcd atingida: apague dados e compacte"},
+}
+
+// fail answers err as JSON with the status its kind calls for.
+func (s *server) fail(c *gin.Context, err error) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		body := gin.H{"erro": ae.msg}
+		if len(ae.campos) > 0 {
+			body["campos"] = ae.campos
+		}
+		c.AbortWithStatusJSON(ae.status, body)
+		return
+	}
+	for _, e := range storeErrors {
+		if errors.Is(err, e.err) {
+			c.AbortWithStatusJSON(e.status, gin.H{"erro": e.msg})
+			return
+		}
+	}
+	if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
+		c.Abort() // the client left; nobody reads an answer
+		return
+	}
+	s.log.Error("internal error", "request_id", c.GetString(requestIDKey), "err", err)
+	c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"erro": "Erro interno", "request_id": c.GetString(requestIDKey)})
+}
+
+// recovered answers a panic as a JSON 500; the process lives on.
+func (s *server) recovered(c *gin.Context, p any) {
+	s.log.Error("panic", "request_id", c.GetString(requestIDKey), "panic", p)
+	c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"erro": "Erro interno", "request_id": c.GetString(requestIDKey)})
+}

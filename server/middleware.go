@@ -1,0 +1,96 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"mime"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+const requestIDKey = "request_id"
+
+// requestID keeps the caller's X-Request-ID, or makes one, for the answer and the logs.
+func (s *server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-ID")
+	if id == "" || len(id) > 128 {
+		id = rand.Text()
+	}
+	c.Set(requestIDKey, id)
+	c.Header("X-Request-ID", id)
+	c.Next()
+}
+
+// accessLog writes one line per request.
+func (s *server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	s.log.Info("request",
+		"method", c.Request.Method,
+		"route", c.FullPath(),
+		"path", c.Request.URL.Path,
+		"status", c.Writer.Status(),
+		"duration_ms", float64(time.Since(start).Microseconds())/1000,
+		"request_id", c.GetString(requestIDKey))
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+func validIdentifier(s string) bool { return identifier.MatchString(s) && s != "." && s != ".." }
+
+// validParams refuses path identifiers that could reach a key outside their prefix.
+func (s *server) validParams(c *gin.Context) {
+	for _, p := range c.Params {
+		if !validIdentifier(p.Value) {
+			s.fail(c, badRequest("Identificador inválido em "+p.Key+": use de 1 a 128 caracteres entre A-Z a-z 0-9 . _ -"))
+			return
+		}
+	}
+	c.Next()
+}
+
+// limitBody refuses bodies over MAX_BODY_BYTES (before reading them whole) and
+// bodies that do not say they are JSON.
+func (s *server) limitBody(c *gin.Context) {
+	r := c.Request
+	if r.ContentLength == 0 || r.Method == http.MethodGet || r.Method == http.MethodHead {
+		c.Next()
+		return
+	}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		s.fail(c, &apiError{status: http.StatusRequestEntityTooLarge, msg: "Corpo da requisição grande demais"})
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			s.fail(c, &apiError{status: http.StatusUnsupportedMediaType, msg: "Content-Type deve ser application/json"})
+			return
+		}
+	}
+	r.Body = http.MaxBytesReader(c.Writer, r.Body, s.cfg.MaxBodyBytes)
+	c.Next()
+}
+
+// auth asks for API_TOKEN as a Bearer token when one is set.
+func (s *server) auth(c *gin.Context) {
+	if s.cfg.Token == "" {
+		c.Next()
+		return
+	}
+	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok && c.FullPath() == "/eventos" {
+		// A browser's EventSource cannot set headers (RFC 6750 §2.3).
+		got, ok = c.Query("access_token"), true
+	}
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
+		c.Header("WWW-Authenticate", `Bearer realm="etcdapi"`)
+		s.fail(c, &apiError{status: http.StatusUnauthorized, msg: "Token ausente ou inválido"})
+		return
+	}
+	c.Next()
+}

@@ -1,0 +1,26 @@
+package server
+
+import "github.com/gin-gonic/gin"
+
+// routes is the whole API at a glance.
+func (s *server) routes(r *gin.Engine) {
+	r.GET("/", s.index)
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+
+	api := r.Group("", s.auth)
+
+	api.POST("/usuarios", s.createUser)
+	api.GET("/usuarios", s.listUsers)
+	api.GET("/usuarios/buscar", s.searchUsers)
+	api.GET("/usuarios/:id", s.getUser)
+	api.PUT("/usuarios/:id", s.replaceUser)
+	api.PATCH("/usuarios/:id", s.patchUser)
+	api.DELETE("/usuarios/:id", s.deleteUser)
+
+	api.GET("/config", s.listConfig)
+	api.GET("/config/:chave", s.getConfig)
+	api.PUT("/config/:chave", s.putConfig)
+	api.DELETE("/config/:chave", s.deleteConfig)
+	api.GET("/config/:chave/historico", s.configHistory)
+}

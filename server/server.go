@@ -1,0 +1,44 @@
+// Package server is etcdapi's HTTP API: Gin routes over the store.
+package server
+
+import (
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"etcdapi/store"
+)
+
+// Config holds the HTTP settings, read from the environment with envconfig.
+type Config struct {
+	Addr         string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:5000" desc:"API listen address (0.0.0.0:5000 exposes it on the network)"`
+	Token        string        `envconfig:"API_TOKEN" desc:"when set, API routes need Authorization: Bearer <token>"`
+	TLSCertFile  string        `envconfig:"TLS_CERT_FILE" desc:"certificate file: serve HTTPS"`
+	TLSKeyFile   string        `envconfig:"TLS_KEY_FILE" desc:"private key file: serve HTTPS"`
+	ServiceTTL   time.Duration `envconfig:"SERVICE_TTL" default:"30s" desc:"default TTL of a service instance"`
+	LockTTL      time.Duration `envconfig:"LOCK_TTL" default:"30s" desc:"default TTL of a lock"`
+	MaxBodyBytes int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"larger request bodies get 413"`
+	CORSOrigins  []string      `envconfig:"CORS_ORIGINS" desc:"comma-separated origins allowed by CORS"`
+}
+
+type server struct {
+	store *store.Store
+	cfg   Config
+	log   *slog.Logger
+}
+
+// New builds the API's handler over st.
+func New(st *store.Store, cfg Config, log *slog.Logger) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	s := &server{store: st, cfg: cfg, log: log}
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.UseRawPath = true // an escaped "/" stays inside its path parameter, and gets a 400
+	r.Use(s.requestID, s.accessLog, gin.CustomRecoveryWithWriter(io.Discard, s.recovered), s.validParams, s.limitBody)
+	r.NoRoute(func(c *gin.Context) { c.JSON(404, gin.H{"erro": "Rota não encontrada"}) })
+	r.NoMethod(func(c *gin.Context) { c.JSON(405, gin.H{"erro": "Método não permitido"}) })
+	s.routes(r)
+	return r
+}

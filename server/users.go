@@ -1,0 +1,283 @@
+package server
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/binding"
+	"github.com/go-playground/validator/v10"
+	"github.com/google/uuid"
+
+	"etcdapi/store"
+)
+
+// userRules are the constraints on the fields the API knows; any other field is kept as sent.
+type userRules struct {
+	Nome  string `json:"nome" binding:"required,max=200"`
+	Email string `json:"email" binding:"omitempty,email,max=254"`
+	Idade *int   `json:"idade" binding:"omitempty,min=0,max=150"`
+}
+
+var fieldProblems = map[string]string{
+	"nome":  "obrigatório: um texto não vazio de até 200 caracteres",
+	"email": "deve ser um endereço de email válido",
+	"idade": "deve ser um número inteiro entre 0 e 150",
+}
+
+// newUser validates a client's fields and returns the document to store,
+// with the server's own fields set. keep holds the fields a replacement keeps.
+func newUser(fields map[string]json.RawMessage, id, createdAt string) ([]byte, error) {
+	var rules userRules
+	bad := map[string]string{}
+	for name, dst := range map[string]any{"nome": &rules.Nome, "email": &rules.Email, "idade": &rules.Idade} {
+		if raw, ok := fields[name]; ok && json.Unmarshal(raw, dst) != nil {
+			bad[name] = fieldProblems[name]
+		}
+	}
+	var verrs validator.ValidationErrors
+	if err := binding.Validator.ValidateStruct(&rules); errors.As(err, &verrs) {
+		for _, fe := range verrs {
+			if name := strings.ToLower(fe.Field()); bad[name] == "" {
+				bad[name] = fieldProblems[name]
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return nil, &apiError{status: http.StatusBadRequest, msg: "Dados do usuário inválidos", campos: bad}
+	}
+
+	doc := make(map[string]json.RawMessage, len(fields)+3)
+	for k, v := range fields {
+		if !strings.HasPrefix(k, "_") && k != "criado_em" && k != "atualizado_em" {
+			doc[k] = v
+		}
+	}
+	for _, k := range []string{"email", "idade"} {
+		if string(doc[k]) == "null" {
+			delete(doc, k) // absent, not a value
+		}
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	if createdAt == "" {
+		createdAt = now
+	}
+	doc["_id"], _ = json.Marshal(id)
+	doc["criado_em"], _ = json.Marshal(createdAt)
+	doc["atualizado_em"], _ = json.Marshal(now)
+	return json.Marshal(doc)
+}
+
+func (s *server) createUser(c *gin.Context) {
+	fields, err := readObject(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	id := uuid.NewString()
+	doc, err := newUser(fields, id, "")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	rev, err := s.store.CreateUser(c.Request.Context(), id, doc)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Location", "/usuarios/"+id)
+	c.Header("ETag", etag(rev))
+	c.JSON(http.StatusCreated, gin.H{
+		"mensagem": "Usuário criado com sucesso",
+		"id":       id,
+		"chave":    store.UserKey(id),
+		"usuario":  json.RawMessage(doc),
+	})
+}
+
+func (s *server) getUser(c *gin.Context) {
+	doc, rev, err := s.store.GetUser(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("ETag", etag(rev))
+	c.Data(http.StatusOK, jsonType, doc)
+}
+
+// replaceUser is PUT: the body replaces every field but _id and criado_em.
+func (s *server) replaceUser(c *gin.Context) {
+	s.updateUser(c, func(_ []byte, body map[string]json.RawMessage) (map[string]json.RawMessage, error) {
+		return body, nil
+	})
+}
+
+// patchUser is PATCH: the body is a JSON merge patch (RFC 7396) on the stored user.
+func (s *server) patchUser(c *gin.Context) {
+	s.updateUser(c, func(cur []byte, body map[string]json.RawMessage) (map[string]json.RawMessage, error) {
+		patch, _ := json.Marshal(body)
+		merged, err := jsonpatch.MergePatch(cur, patch)
+		if err != nil {
+			return nil, badRequest("Merge patch inválido")
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(merged, &fields); err != nil {
+			return nil, badRequest("Merge patch inválido")
+		}
+		return fields, nil
+	})
+}
+
+// updateUser applies edit to the stored user as one compare-and-swap.
+func (s *server) updateUser(c *gin.Context, edit func(cur []byte, body map[string]json.RawMessage) (map[string]json.RawMessage, error)) {
+	body, err := readObject(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	rev, err := ifMatch(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	id := c.Param("id")
+	doc, rev, err := s.store.UpdateUser(c.Request.Context(), id, rev, func(cur []byte) ([]byte, error) {
+		fields, err := edit(cur, body)
+		if err != nil {
+			return nil, err
+		}
+		var kept struct {
+			CriadoEm string `json:"criado_em"`
+		}
+		json.Unmarshal(cur, &kept)
+		return newUser(fields, id, kept.CriadoEm)
+	})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("ETag", etag(rev))
+	c.JSON(http.StatusOK, gin.H{"mensagem": "Usuário atualizado", "id": id, "usuario": json.RawMessage(doc)})
+}
+
+func (s *server) deleteUser(c *gin.Context) {
+	rev, err := ifMatch(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	id := c.Param("id")
+	if err := s.store.DeleteUser(c.Request.Context(), id, rev); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"mensagem": "Usuário deletado", "id": id})
+}
+
+func (s *server) searchUsers(c *gin.Context) {
+	q := c.Query("nome")
+	if strings.TrimSpace(q) == "" {
+		s.fail(c, &apiError{status: http.StatusBadRequest, msg: "Parâmetro nome obrigatório", campos: map[string]string{"nome": "obrigatório"}})
+		return
+	}
+	docs, err := s.store.SearchUsers(c.Request.Context(), q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeArray(c, http.StatusOK, docs)
+}
+
+// listPage is how many users the full listing reads from etcd at a time.
+const listPage = 500
+
+// listUsers answers every user, or with ?limite=N one page and a Link to the next.
+func (s *server) listUsers(c *gin.Context) {
+	limite, cursor := c.Query("limite"), c.Query("cursor")
+	if limite == "" && cursor == "" {
+		s.streamUsers(c)
+		return
+	}
+	n := 100
+	if limite != "" {
+		var err error
+		if n, err = strconv.Atoi(limite); err != nil || n < 1 || n > 1000 {
+			s.fail(c, badRequest("limite deve ser um inteiro entre 1 e 1000"))
+			return
+		}
+	}
+	rev, after, err := parseCursor(cursor)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	page, err := s.store.ListUsers(c.Request.Context(), rev, after, n)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if page.More {
+		next := "/usuarios?limite=" + strconv.Itoa(n) + "&cursor=" + makeCursor(page.Revision, page.LastID)
+		c.Header("Link", "<"+next+`>; rel="next"`)
+	}
+	writeArray(c, http.StatusOK, page.Docs)
+}
+
+// streamUsers writes the whole listing as one array, page by page, all read at
+// the first page's revision: memory stays flat however many users there are.
+func (s *server) streamUsers(c *gin.Context) {
+	ctx := c.Request.Context()
+	page, err := s.store.ListUsers(ctx, 0, "", listPage)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Content-Type", jsonType)
+	c.Status(http.StatusOK)
+	w := c.Writer
+	w.WriteString("[")
+	first := true
+	for {
+		for _, d := range page.Docs {
+			if !first {
+				w.WriteString(",")
+			}
+			first = false
+			w.Write(d)
+		}
+		if !page.More {
+			break
+		}
+		w.Flush()
+		if page, err = s.store.ListUsers(ctx, page.Revision, page.LastID, listPage); err != nil {
+			// Too late for a status code: cut the connection so the client sees a broken array.
+			s.log.Error("listing users", "request_id", c.GetString(requestIDKey), "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
+	w.WriteString("]")
+}
+
+func makeCursor(rev int64, lastID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(rev, 10) + "/" + lastID))
+}
+
+func parseCursor(cursor string) (rev int64, after string, err error) {
+	if cursor == "" {
+		return 0, "", nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	r, id, ok := strings.Cut(string(raw), "/")
+	if err == nil && ok && validIdentifier(id) {
+		if rev, err = strconv.ParseInt(r, 10, 64); err == nil && rev > 0 {
+			return rev, id, nil
+		}
+	}
+	return 0, "", badRequest("cursor inválido")
+}

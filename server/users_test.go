@@ -1,0 +1,310 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+func createUser(t testing.TB, body string) (id string, etag string) {
+	t.Helper()
+	w := call(t, api, "POST", "/usuarios", body)
+	expect(t, w, 201)
+	return decode[obj](t, w)["id"].(string), w.Header().Get("ETag")
+}
+
+func uniqueEmail(t testing.TB) string {
+	return strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + fmt.Sprint(len(t.Name())) + "@example.com"
+}
+
+func TestCreateUserAnswersWithLocationETagAndTheUser(t *testing.T) {
+	w := call(t, api, "POST", "/usuarios", `{"nome":"Maria Santos","email":"maria.create@email.com","idade":28,"cidade":"São Paulo","_id":"forged","criado_em":"1999"}`)
+	expect(t, w, 201)
+	got := decode[obj](t, w)
+	id := got["id"].(string)
+	if got["mensagem"] != "Usuário criado com sucesso" || got["chave"] != "/users/"+id {
+		t.Fatalf("answer: %v", got)
+	}
+	u := got["usuario"].(obj)
+	if u["_id"] != id || u["cidade"] != "São Paulo" || fmt.Sprint(u["idade"]) != "28" || u["criado_em"] == "1999" || u["atualizado_em"] == nil {
+		t.Fatalf("usuario: %v", u)
+	}
+	if w.Header().Get("Location") != "/usuarios/"+id || w.Header().Get("ETag") == "" {
+		t.Fatalf("headers: %v", w.Header())
+	}
+	// What is left in etcd: the user and its email index.
+	resp, _ := st.Client().Get(context.Background(), "/indices/email/maria.create@email.com")
+	if len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != id {
+		t.Fatalf("email index: %v", resp.Kvs)
+	}
+	w = call(t, api, "GET", "/usuarios/"+id, "")
+	expect(t, w, 200)
+	if decode[obj](t, w)["nome"] != "Maria Santos" || w.Header().Get("ETag") == "" {
+		t.Fatalf("get: %s", w.Body)
+	}
+}
+
+func TestCreateUserRejectsBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		campos     []string
+	}{
+		{"malformed", `{"nome":`, 400, nil},
+		{"array", `[{"nome":"a"}]`, 400, nil},
+		{"null", `null`, 400, nil},
+		{"string", `"nome"`, 400, nil},
+		{"missing nome", `{"email":"a@b.co"}`, 400, []string{"nome"}},
+		{"empty nome", `{"nome":""}`, 400, []string{"nome"}},
+		{"nome not a string", `{"nome":42}`, 400, []string{"nome"}},
+		{"nome too long", `{"nome":"` + strings.Repeat("é", 201) + `"}`, 400, []string{"nome"}},
+		{"idade 200", `{"nome":"a","idade":200}`, 400, []string{"idade"}},
+		{"idade negative", `{"nome":"a","idade":-1}`, 400, []string{"idade"}},
+		{"idade 3.5", `{"nome":"a","idade":3.5}`, 400, []string{"idade"}},
+		{"idade string", `{"nome":"a","idade":"30"}`, 400, []string{"idade"}},
+		{"bad email", `{"nome":"a","email":"not-an-email"}`, 400, []string{"email"}},
+		{"every bad field", `{"nome":7,"email":"x","idade":151}`, 400, []string{"email", "idade", "nome"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := countKeys(t, "/users/")
+			w := call(t, api, "POST", "/usuarios", tc.body)
+			expect(t, w, tc.status)
+			if tc.campos != nil {
+				campos, _ := decode[obj](t, w)["campos"].(obj)
+				var names []string
+				for k := range campos {
+					names = append(names, k)
+				}
+				slices.Sort(names)
+				if !slices.Equal(names, tc.campos) {
+					t.Fatalf("campos %v, want %v", campos, tc.campos)
+				}
+			}
+			if after := countKeys(t, "/users/"); after != before {
+				t.Fatalf("a failed request wrote to etcd: %d users, then %d", before, after)
+			}
+		})
+	}
+}
+
+func countKeys(t testing.TB, prefix string) int64 {
+	t.Helper()
+	resp, err := st.Client().Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Count
+}
+
+func TestRequestsRejectedBeforeTheHandler(t *testing.T) {
+	big := `{"nome":"` + strings.Repeat("a", 1<<20) + `"}`
+	expect(t, call(t, api, "POST", "/usuarios", big), 413)
+	expect(t, call(t, api, "POST", "/usuarios", `{"nome":"a"}`, "Content-Type", "text/plain"), 415)
+	expect(t, call(t, api, "POST", "/usuarios", "nome=a", "Content-Type", "application/x-www-form-urlencoded"), 415)
+	expect(t, call(t, api, "GET", "/nada", ""), 404)
+	w := call(t, api, "POST", "/usuarios/abc", `{}`)
+	expect(t, w, 405)
+	if allow := w.Header().Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "DELETE") {
+		t.Fatalf("Allow: %q", allow)
+	}
+	for _, id := range []string{"..", ".", "a%20b", "a%2Fb", strings.Repeat("x", 129), "%C3%A9"} {
+		expect(t, call(t, api, "GET", "/usuarios/"+id, ""), 400)
+		expect(t, call(t, api, "PUT", "/config/"+id, `{"valor":1}`), 400)
+	}
+	expect(t, call(t, api, "GET", "/usuarios/"+strings.Repeat("x", 128), ""), 404)
+}
+
+func TestPanicAnswersJSON500AndTheServerLivesOn(t *testing.T) {
+	h := New(st, testConfig(), slog.New(slog.DiscardHandler))
+	h.GET("/panico", func(c *gin.Context) { panic("boom") })
+	expect(t, call(t, h, "GET", "/panico", ""), 500)
+	expect(t, call(t, h, "GET", "/healthz", ""), 200)
+}
+
+func TestReplaceUserKeepsIdAndCreationAndMovesTheEmailIndex(t *testing.T) {
+	id, _ := createUser(t, `{"nome":"João Silva","email":"Joao.Replace@Email.com","idade":30,"cidade":"Recife"}`)
+	created := decode[obj](t, call(t, api, "GET", "/usuarios/"+id, ""))
+	w := call(t, api, "PUT", "/usuarios/"+id, `{"nome":"João Silva Santos","email":"joao.santos.replace@email.com","idade":31}`)
+	expect(t, w, 200)
+	got := decode[obj](t, w)
+	u := got["usuario"].(obj)
+	if got["mensagem"] != "Usuário atualizado" || got["id"] != id || u["_id"] != id || u["criado_em"] != created["criado_em"] || u["cidade"] != nil || u["nome"] != "João Silva Santos" {
+		t.Fatalf("answer: %v", got)
+	}
+	if countKeys(t, "/indices/email/joao.replace@email.com") != 0 || countKeys(t, "/indices/email/joao.santos.replace@email.com") != 1 {
+		t.Fatal("email index did not move")
+	}
+	// The old email is free again.
+	createUser(t, `{"nome":"Outro","email":"joao.replace@email.com"}`)
+	expect(t, call(t, api, "PUT", "/usuarios/"+id, `{"idade":31}`), 400)
+	expect(t, call(t, api, "PUT", "/usuarios/nao-existe", `{"nome":"x"}`), 404)
+}
+
+func TestEmailIsUniqueIgnoringCase(t *testing.T) {
+	createUser(t, `{"nome":"Ana","email":"Ana.Unique@Email.com"}`)
+	expect(t, call(t, api, "POST", "/usuarios", `{"nome":"Ana 2","email":"ana.unique@EMAIL.com"}`), 409)
+	id, _ := createUser(t, `{"nome":"Bia","email":"bia.unique@email.com"}`)
+	expect(t, call(t, api, "PUT", "/usuarios/"+id, `{"nome":"Bia","email":"ANA.UNIQUE@email.com"}`), 409)
+	expect(t, call(t, api, "PATCH", "/usuarios/"+id, `{"email":"ana.unique@email.com"}`), 409)
+	// Changing only the case of one's own email is fine.
+	w := call(t, api, "PATCH", "/usuarios/"+id, `{"email":"BIA.unique@email.com"}`)
+	expect(t, w, 200)
+}
+
+func TestConcurrentCreatesWithOneEmailMakeOneUser(t *testing.T) {
+	var wg sync.WaitGroup
+	codes := make(chan int, 20)
+	for range 20 {
+		wg.Go(func() {
+			codes <- call(t, api, "POST", "/usuarios", `{"nome":"Race","email":"race@email.com"}`).Code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	created := 0
+	for c := range codes {
+		if c == 201 {
+			created++
+		} else if c != 409 {
+			t.Fatalf("status %d", c)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d users created with one email", created)
+	}
+}
+
+func TestPatchIsAJSONMergePatch(t *testing.T) {
+	id, _ := createUser(t, `{"nome":"Carla","idade":40,"cidade":"Natal","endereco":{"rua":"A","numero":1}}`)
+	w := call(t, api, "PATCH", "/usuarios/"+id, `{"idade":41,"cidade":null,"endereco":{"numero":2},"_id":"x"}`)
+	expect(t, w, 200)
+	u := decode[obj](t, w)["usuario"].(obj)
+	if fmt.Sprint(u["idade"]) != "41" || u["cidade"] != nil || u["nome"] != "Carla" || u["_id"] != id {
+		t.Fatalf("patched: %v", u)
+	}
+	if e := u["endereco"].(obj); e["rua"] != "A" || fmt.Sprint(e["numero"]) != "2" {
+		t.Fatalf("nested merge: %v", e)
+	}
+	expect(t, call(t, api, "PATCH", "/usuarios/"+id, `{"nome":null}`), 400)
+	expect(t, call(t, api, "PATCH", "/usuarios/"+id, `{"idade":3.5}`), 400)
+	expect(t, call(t, api, "PATCH", "/usuarios/"+id, `[]`), 400)
+}
+
+func TestIfMatchMakesWritesCompareAndSwap(t *testing.T) {
+	id, tag := createUser(t, `{"nome":"Dora"}`)
+	w := call(t, api, "PATCH", "/usuarios/"+id, `{"idade":1}`, "If-Match", tag)
+	expect(t, w, 200)
+	newTag := w.Header().Get("ETag")
+	if newTag == tag {
+		t.Fatal("ETag did not change")
+	}
+	expect(t, call(t, api, "PUT", "/usuarios/"+id, `{"nome":"Dora"}`, "If-Match", tag), 412)
+	expect(t, call(t, api, "PATCH", "/usuarios/"+id, `{"idade":2}`, "If-Match", tag), 412)
+	expect(t, call(t, api, "DELETE", "/usuarios/"+id, "", "If-Match", tag), 412)
+	expect(t, call(t, api, "DELETE", "/usuarios/"+id, "", "If-Match", `"abc"`), 412)
+	if got := decode[obj](t, call(t, api, "GET", "/usuarios/"+id, "")); fmt.Sprint(got["idade"]) != "1" {
+		t.Fatalf("a stale write changed the user: %v", got)
+	}
+	expect(t, call(t, api, "DELETE", "/usuarios/"+id, "", "If-Match", newTag), 200)
+}
+
+func TestDeleteUserRemovesItsEmailIndex(t *testing.T) {
+	id, _ := createUser(t, `{"nome":"Eva","email":"eva.delete@email.com"}`)
+	w := call(t, api, "DELETE", "/usuarios/"+id, "")
+	expect(t, w, 200)
+	if got := decode[obj](t, w); got["mensagem"] != "Usuário deletado" || got["id"] != id {
+		t.Fatalf("answer: %v", got)
+	}
+	if countKeys(t, "/indices/email/eva.delete@email.com") != 0 {
+		t.Fatal("email index left behind")
+	}
+	expect(t, call(t, api, "GET", "/usuarios/"+id, ""), 404)
+	expect(t, call(t, api, "DELETE", "/usuarios/"+id, ""), 404)
+}
+
+func TestSearchIgnoresCaseAndAccents(t *testing.T) {
+	id, _ := createUser(t, `{"nome":"Zé João Acentuação Busca"}`)
+	createUser(t, `{"nome":"Pedro Busca"}`)
+	for _, q := range []string{"ze joao", "ZÉ JOÃO", "acentuacao", "ACENTUAÇÃO", "o aCe"} {
+		w := call(t, api, "GET", "/usuarios/buscar?nome="+urlEscape(q), "")
+		expect(t, w, 200)
+		found := decode[[]obj](t, w)
+		if len(found) != 1 || found[0]["_id"] != id {
+			t.Fatalf("search %q: %v", q, found)
+		}
+	}
+	if found := decode[[]obj](t, call(t, api, "GET", "/usuarios/buscar?nome=busca", "")); len(found) < 2 {
+		t.Fatalf("search busca: %v", found)
+	}
+	if found := decode[[]obj](t, call(t, api, "GET", "/usuarios/buscar?nome=zzzz-nada", "")); len(found) != 0 {
+		t.Fatalf("search: %v", found)
+	}
+	expect(t, call(t, api, "GET", "/usuarios/buscar", ""), 400)
+}
+
+func urlEscape(s string) string { return (&url.URL{Path: s}).EscapedPath() }
+
+func TestListUsersPagesAtOneRevision(t *testing.T) {
+	all := decode[[]obj](t, call(t, api, "GET", "/usuarios", ""))
+	for range 7 - min(len(all), 7) {
+		createUser(t, `{"nome":"Página"}`)
+	}
+	all = decode[[]obj](t, call(t, api, "GET", "/usuarios", ""))
+	var paged []obj
+	next := "/usuarios?limite=3"
+	for pages := 0; next != ""; pages++ {
+		w := call(t, api, "GET", next, "")
+		expect(t, w, 200)
+		page := decode[[]obj](t, w)
+		if len(page) > 3 {
+			t.Fatalf("page of %d", len(page))
+		}
+		paged = append(paged, page...)
+		next = ""
+		if link := w.Header().Get("Link"); link != "" {
+			next = strings.TrimPrefix(strings.Split(link, ">")[0], "<")
+			if !strings.HasSuffix(link, `rel="next"`) || !strings.HasPrefix(next, "/usuarios?limite=3&cursor=") {
+				t.Fatalf("Link: %s", link)
+			}
+			if pages == 0 {
+				// Writes after the first page do not show in this listing.
+				createUser(t, `{"nome":"Depois"}`)
+			}
+		}
+	}
+	if len(paged) != len(all) {
+		t.Fatalf("paged %d users, listing has %d", len(paged), len(all))
+	}
+	for i := range all {
+		if paged[i]["_id"] != all[i]["_id"] {
+			t.Fatalf("page order differs at %d", i)
+		}
+	}
+	for _, q := range []string{"limite=0", "limite=1001", "limite=abc", "limite=2&cursor=zzz", "limite=2&cursor=" + makeCursor(5, "../x")} {
+		expect(t, call(t, api, "GET", "/usuarios?"+q, ""), 400)
+	}
+}
+
+func TestListCursorOlderThanCompactionIsGone(t *testing.T) {
+	for range 3 {
+		createUser(t, `{"nome":"Compactado"}`)
+	}
+	w := call(t, api, "GET", "/usuarios?limite=1", "")
+	link := w.Header().Get("Link")
+	next := strings.TrimPrefix(strings.Split(link, ">")[0], "<")
+	id, _ := createUser(t, `{"nome":"Compacta"}`)
+	resp, _ := st.Client().Get(context.Background(), "/users/"+id)
+	if _, err := st.Client().Compact(context.Background(), resp.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, call(t, api, "GET", next, ""), http.StatusGone)
+}

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/fileutil"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	"go.uber.org/zap"
+)
+
+// member is the etcd member embedded in this process.
+type member struct {
+	etcd  *embed.Etcd
+	dir   string
+	lock  *fileutil.LockedFile
+	quiet *atomic.Bool
+	temp  bool
+}
+
+func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.Bool) (*member, error) {
+	m := &member{dir: cfg.DataDir, quiet: quiet, temp: cfg.Ephemeral}
+	if cfg.Ephemeral {
+		dir, err := os.MkdirTemp("", "etcdapi-")
+		if err != nil {
+			return nil, err
+		}
+		m.dir = dir
+	}
+	if err := os.MkdirAll(m.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	// etcd itself would wait forever on bbolt's lock: take ours first, without waiting.
+	lock, err := fileutil.TryLockFile(filepath.Join(m.dir, "etcdapi.lock"), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		m.removeTemp()
+		if errors.Is(err, fileutil.ErrLocked) {
+			return nil, fmt.Errorf("data directory %s is in use by another etcdapi process", m.dir)
+		}
+		return nil, fmt.Errorf("data directory %s: %w", m.dir, err)
+	}
+	m.lock = lock
+
+	ec := embed.NewConfig()
+	ec.Name = cfg.Name
+	ec.Dir = m.dir
+	ec.ListenClientUrls = cfg.ListenClientURLs
+	ec.AdvertiseClientUrls = cfg.AdvertiseClientURLs
+	if len(ec.AdvertiseClientUrls) == 0 {
+		ec.AdvertiseClientUrls = cfg.ListenClientURLs
+	}
+	ec.ListenPeerUrls = cfg.ListenPeerURLs
+	ec.AdvertisePeerUrls = cfg.InitialAdvertisePeerURLs
+	if len(ec.AdvertisePeerUrls) == 0 {
+		ec.AdvertisePeerUrls = cfg.ListenPeerURLs
+	}
+	ec.InitialCluster = cfg.InitialCluster
+	if ec.InitialCluster == "" {
+		ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
+	}
+	ec.ClusterState = cfg.InitialClusterState
+	ec.InitialClusterToken = cfg.InitialClusterToken
+	ec.QuotaBackendBytes = cfg.QuotaBytes
+	ec.AutoCompactionMode = "periodic"
+	ec.AutoCompactionRetention = cfg.AutoCompactionRetention.String()
+	// etcd serves pprof on its client port at log level "debug": its own level never
+	// becomes "debug"; ETCD_LOG_LEVEL filters the logger handed over below instead.
+	ec.LogLevel = "info"
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zl)
+	if _, err := os.Stat(filepath.Join(m.dir, "member")); os.IsNotExist(err) && !strings.Contains(ec.InitialCluster, ",") && cfg.Join == "" {
+		// A new lone member elects itself: a short tick makes it ready in tens of
+		// milliseconds. Members restarting or joining keep etcd's defaults.
+		ec.TickMs, ec.ElectionMs = 10, 100
+	}
+
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		m.close()
+		return nil, fmt.Errorf("starting etcd member: %w", err)
+	}
+	m.etcd = e
+	timer := time.NewTimer(cfg.StartupTimeout)
+	defer timer.Stop()
+	select {
+	case <-e.Server.ReadyNotify():
+		return m, nil
+	case err := <-e.Err():
+		m.close()
+		return nil, fmt.Errorf("etcd member failed: %w", err)
+	case <-timer.C:
+		m.close()
+		return nil, fmt.Errorf("etcd member not ready within STARTUP_TIMEOUT (%s)", cfg.StartupTimeout)
+	case <-ctx.Done():
+		m.close()
+		return nil, ctx.Err()
+	}
+}
+
+// client talks to the member in-process, without a network hop.
+func (m *member) client() *clientv3.Client { return v3client.New(m.etcd.Server) }
+
+func (m *member) close() {
+	if m.etcd != nil {
+		m.quiet.Store(true)
+		m.etcd.Close()
+	}
+	if m.lock != nil {
+		m.lock.Close()
+	}
+	m.removeTemp()
+}
+
+func (m *member) removeTemp() {
+	if m.temp {
+		os.RemoveAll(m.dir)
+	}
+}

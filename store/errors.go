@@ -1,0 +1,51 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// The domain's error kinds. The server maps each to a status code in one table.
+var (
+	ErrUserNotFound     = errors.New("user not found")
+	ErrConfigNotFound   = errors.New("config key not found")
+	ErrNoHistory        = errors.New("no history left for key")
+	ErrInstanceNotFound = errors.New("service instance not found or expired")
+	ErrLockNotFound     = errors.New("lock not held")
+	ErrEmailTaken       = errors.New("email already used")
+	ErrStale            = errors.New("revision is stale")
+	ErrLockHeld         = errors.New("lock held by another holder")
+	ErrNotHolder        = errors.New("token does not hold the lock")
+	ErrCompacted        = errors.New("revision compacted")
+	ErrUnavailable      = errors.New("etcd unavailable")
+	ErrNoSpace          = errors.New("etcd space quota reached")
+)
+
+// wrap turns what etcd answers into the domain's errors, keeping the cause.
+func wrap(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, rpctypes.ErrNoSpace):
+		return fmt.Errorf("%w: %v", ErrNoSpace, err)
+	case errors.Is(err, rpctypes.ErrCompacted):
+		return fmt.Errorf("%w: %v", ErrCompacted, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	case errors.Is(err, context.Canceled):
+		return err
+	}
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) && (ee.Code() == codes.Unavailable || ee.Code() == codes.DeadlineExceeded) {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if c := status.Code(err); c == codes.Unavailable || c == codes.DeadlineExceeded {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return err
+}

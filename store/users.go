@@ -1,0 +1,188 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+const (
+	usersPrefix = "/users/"
+	emailPrefix = "/indices/email/"
+)
+
+// UserKey is the etcd key of a user.
+func UserKey(id string) string { return usersPrefix + id }
+
+func emailKey(email string) string { return emailPrefix + strings.ToLower(email) }
+
+// emailOf reads the email out of a stored user document.
+func emailOf(doc []byte) string {
+	var u struct {
+		Email string `json:"email"`
+	}
+	json.Unmarshal(doc, &u)
+	return u.Email
+}
+
+// CreateUser stores doc under /users/{id} and claims its email in the same
+// transaction, so two users never share an email. It returns the user's revision.
+func (s *Store) CreateUser(ctx context.Context, id string, doc []byte) (int64, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	key := UserKey(id)
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}
+	ops := []clientv3.Op{clientv3.OpPut(key, string(doc))}
+	if email := emailOf(doc); email != "" {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(emailKey(email)), "=", 0))
+		ops = append(ops, clientv3.OpPut(emailKey(email), id))
+	}
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil {
+		return 0, wrap(err)
+	}
+	if !resp.Succeeded {
+		return 0, ErrEmailTaken // ids are random: only the email can collide
+	}
+	return resp.Header.Revision, nil
+}
+
+// GetUser returns the stored user document and its revision.
+func (s *Store) GetUser(ctx context.Context, id string) ([]byte, int64, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, UserKey(id))
+	if err != nil {
+		return nil, 0, wrap(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0, ErrUserNotFound
+	}
+	return resp.Kvs[0].Value, resp.Kvs[0].ModRevision, nil
+}
+
+// UpdateUser replaces a user with change(current) as one compare-and-swap,
+// moving the email index with it. With ifMatch > 0 the user must still be at
+// that revision (ErrStale otherwise); without it a concurrent write is retried.
+func (s *Store) UpdateUser(ctx context.Context, id string, ifMatch int64, change func(cur []byte) ([]byte, error)) ([]byte, int64, error) {
+	key := UserKey(id)
+	for {
+		cur, rev, err := s.GetUser(ctx, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		if ifMatch > 0 && rev != ifMatch {
+			return nil, 0, ErrStale
+		}
+		doc, err := change(cur)
+		if err != nil {
+			return nil, 0, err
+		}
+		var cmps []clientv3.Cmp
+		ops := []clientv3.Op{clientv3.OpPut(key, string(doc))}
+		oldEmail, newEmail := emailOf(cur), emailOf(doc)
+		if !strings.EqualFold(oldEmail, newEmail) {
+			if oldEmail != "" {
+				ops = append(ops, clientv3.OpDelete(emailKey(oldEmail)))
+			}
+			if newEmail != "" {
+				cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(emailKey(newEmail)), "=", 0))
+				ops = append(ops, clientv3.OpPut(emailKey(newEmail), id))
+			}
+		}
+		newRev, changed, err := s.commitUser(ctx, key, rev, cmps, ops)
+		switch {
+		case err != nil:
+			return nil, 0, err
+		case newRev > 0:
+			return doc, newRev, nil
+		case !changed:
+			return nil, 0, ErrEmailTaken
+		case ifMatch > 0:
+			return nil, 0, ErrStale
+		}
+	}
+}
+
+// DeleteUser removes a user and its email index in one transaction.
+func (s *Store) DeleteUser(ctx context.Context, id string, ifMatch int64) error {
+	key := UserKey(id)
+	for {
+		cur, rev, err := s.GetUser(ctx, id)
+		if err != nil {
+			return err
+		}
+		if ifMatch > 0 && rev != ifMatch {
+			return ErrStale
+		}
+		ops := []clientv3.Op{clientv3.OpDelete(key)}
+		if email := emailOf(cur); email != "" {
+			ops = append(ops, clientv3.OpDelete(emailKey(email)))
+		}
+		newRev, _, err := s.commitUser(ctx, key, rev, nil, ops)
+		if err != nil || newRev > 0 {
+			return err
+		}
+		if ifMatch > 0 {
+			return ErrStale
+		}
+	}
+}
+
+// commitUser commits a user transaction guarded by the revision the user was
+// read at. newRev is 0 when a compare failed: changed tells whether the user
+// moved on since it was read (otherwise the email was taken).
+func (s *Store) commitUser(ctx context.Context, key string, rev int64, cmps []clientv3.Cmp, ops []clientv3.Op) (newRev int64, changed bool, err error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", rev))
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).Commit()
+	if err != nil {
+		return 0, false, wrap(err)
+	}
+	if resp.Succeeded {
+		return resp.Header.Revision, false, nil
+	}
+	got := resp.Responses[0].GetResponseRange()
+	if len(got.Kvs) == 0 {
+		return 0, false, ErrUserNotFound
+	}
+	return 0, got.Kvs[0].ModRevision != rev, nil
+}
+
+// UserPage is one page of users, read at one revision.
+type UserPage struct {
+	Docs     [][]byte
+	LastID   string // cursor for the next page
+	Revision int64
+	More     bool
+}
+
+// ListUsers returns up to limit users whose id sorts after `after`, read at
+// revision rev (0: the current one). ErrCompacted once rev is compacted away.
+func (s *Store) ListUsers(ctx context.Context, rev int64, after string, limit int) (UserPage, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	start := usersPrefix
+	if after != "" {
+		start = usersPrefix + after + "\x00"
+	}
+	resp, err := s.cli.Get(ctx, start, clientv3.WithRange(clientv3.GetPrefixRangeEnd(usersPrefix)),
+		clientv3.WithRev(rev), clientv3.WithLimit(int64(limit)))
+	if err != nil {
+		return UserPage{}, wrap(err)
+	}
+	p := UserPage{Revision: resp.Header.Revision, More: resp.More, Docs: make([][]byte, len(resp.Kvs))}
+	if rev > 0 {
+		p.Revision = rev
+	}
+	for i, kv := range resp.Kvs {
+		p.Docs[i] = kv.Value
+	}
+	if n := len(resp.Kvs); n > 0 {
+		p.LastID = strings.TrimPrefix(string(resp.Kvs[n-1].Key), usersPrefix)
+	}
+	return p, nil
+}
