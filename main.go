@@ -111,8 +111,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// In-flight requests finish; then the member stops (deferred above).
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = srv.Shutdown(shutdownCtx)
-	log.Info("shut down", "err", err)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("requests cut short by shutdown", "err", err)
+	}
+	fmt.Fprintln(stdout, "etcdapi: shut down")
 	return nil
 }
 

@@ -23,4 +23,16 @@ func (s *server) routes(r *gin.Engine) {
 	api.PUT("/config/:chave", s.putConfig)
 	api.DELETE("/config/:chave", s.deleteConfig)
 	api.GET("/config/:chave/historico", s.configHistory)
+
+	api.POST("/servicos/registrar", s.registerInstance)
+	api.GET("/servicos", s.listServices)
+	api.GET("/servicos/:nome", s.listInstances)
+	api.POST("/servicos/:nome/:id/heartbeat", s.heartbeat)
+	api.DELETE("/servicos/:nome/:id", s.deregister)
+
+	api.GET("/lock", s.listLocks)
+	api.POST("/lock/:recurso", s.acquireLock)
+	api.GET("/lock/:recurso", s.getLock)
+	api.DELETE("/lock/:recurso", s.releaseLock)
+	api.POST("/lock/:recurso/renovar", s.renewLock)
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,8 +10,6 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/gin-gonic/gin"
-	"github.com/gin-gonic/gin/binding"
-	"github.com/go-playground/validator/v10"
 	"github.com/google/uuid"
 
 	"etcdapi/store"
@@ -32,27 +29,11 @@ var fieldProblems = map[string]string{
 }
 
 // newUser validates a client's fields and returns the document to store,
-// with the server's own fields set. keep holds the fields a replacement keeps.
+// with the server's own fields set (createdAt kept from the stored user, if any).
 func newUser(fields map[string]json.RawMessage, id, createdAt string) ([]byte, error) {
-	var rules userRules
-	bad := map[string]string{}
-	for name, dst := range map[string]any{"nome": &rules.Nome, "email": &rules.Email, "idade": &rules.Idade} {
-		if raw, ok := fields[name]; ok && json.Unmarshal(raw, dst) != nil {
-			bad[name] = fieldProblems[name]
-		}
+	if err := bind(fields, &userRules{}, fieldProblems); err != nil {
+		return nil, err
 	}
-	var verrs validator.ValidationErrors
-	if err := binding.Validator.ValidateStruct(&rules); errors.As(err, &verrs) {
-		for _, fe := range verrs {
-			if name := strings.ToLower(fe.Field()); bad[name] == "" {
-				bad[name] = fieldProblems[name]
-			}
-		}
-	}
-	if len(bad) > 0 {
-		return nil, &apiError{status: http.StatusBadRequest, msg: "Dados do usuário inválidos", campos: bad}
-	}
-
 	doc := make(map[string]json.RawMessage, len(fields)+3)
 	for k, v := range fields {
 		if !strings.HasPrefix(k, "_") && k != "criado_em" && k != "atualizado_em" {

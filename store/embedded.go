@@ -96,16 +96,32 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 		m.close()
 		return nil, fmt.Errorf("etcd member failed: %w", err)
 	case <-timer.C:
-		m.close()
-		return nil, fmt.Errorf("etcd member not ready within STARTUP_TIMEOUT (%s)", cfg.StartupTimeout)
+		m.abandon()
+		return nil, fmt.Errorf("etcd member not ready within STARTUP_TIMEOUT (%s): are the other members of ETCD_INITIAL_CLUSTER running?", cfg.StartupTimeout)
 	case <-ctx.Done():
-		m.close()
+		m.abandon()
 		return nil, ctx.Err()
 	}
 }
 
 // client talks to the member in-process, without a network hop.
 func (m *member) client() *clientv3.Client { return v3client.New(m.etcd.Server) }
+
+// watchClient is a client for watches. The in-process client deadlocks when
+// watches are created and cancelled while events flow (its adapter's channels
+// are unbuffered where gRPC has flow-control windows), so watches go over the
+// member's own client URL, when it has one.
+func (m *member) watchClient(zl *zap.Logger) (clientv3.Watcher, error) {
+	urls := m.etcd.Config().AdvertiseClientUrls
+	if len(urls) == 0 {
+		return m.client().Watcher, nil
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{urls[0].String()}, DialTimeout: 5 * time.Second, Logger: zl})
+	if err != nil {
+		return nil, fmt.Errorf("etcd watch client: %w", err)
+	}
+	return cli, nil
+}
 
 func (m *member) close() {
 	if m.etcd != nil {
@@ -116,6 +132,21 @@ func (m *member) close() {
 		m.lock.Close()
 	}
 	m.removeTemp()
+}
+
+// abandon stops a member that never became ready: embed's Close would wait
+// forever for client servers that only start once the member is ready.
+func (m *member) abandon() {
+	m.quiet.Store(true)
+	m.etcd.Server.HardStop()
+	for _, l := range m.etcd.Clients {
+		l.Close()
+	}
+	for _, p := range m.etcd.Peers {
+		p.Listener.Close()
+	}
+	m.etcd = nil
+	m.close()
 }
 
 func (m *member) removeTemp() {

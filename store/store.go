@@ -73,6 +73,7 @@ func (u URLs) String() string {
 // Store is etcdapi's data, kept in etcd.
 type Store struct {
 	cli     *clientv3.Client
+	watcher clientv3.Watcher // watches go over a network connection, see watchClient
 	timeout time.Duration
 	member  *member // nil in external mode
 }
@@ -92,6 +93,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 			return nil, err
 		}
 		s.cli = s.member.client()
+		if s.watcher, err = s.member.watchClient(zl); err != nil {
+			s.Close()
+			return nil, err
+		}
 		return s, nil
 	}
 
@@ -112,17 +117,21 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("etcd cluster %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	// The client connects lazily: prove now that the cluster answers.
-	cctx, cancel := context.WithTimeout(ctx, min(10*time.Second, cfg.StartupTimeout))
+	cctx, cancel := context.WithTimeout(ctx, min(4*time.Second, cfg.StartupTimeout))
 	defer cancel()
 	if _, err := s.cli.Get(cctx, "/", clientv3.WithCountOnly()); err != nil {
 		s.cli.Close()
 		return nil, fmt.Errorf("etcd cluster %s does not answer: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
+	s.watcher = s.cli.Watcher
 	return s, nil
 }
 
 // Close stops the embedded member, if any, after closing the client.
 func (s *Store) Close() error {
+	if s.watcher != nil && s.watcher != s.cli.Watcher {
+		s.watcher.Close()
+	}
 	err := s.cli.Close()
 	if s.member != nil {
 		s.member.close()

@@ -35,64 +35,43 @@ func changeOf(kv *mvccpb.KeyValue, deleted bool) Change {
 var historyStreams atomic.Int64
 
 // history replays the key's events from the oldest revision compaction kept up
-// to now. A watch from revision 1 streams them; a progress notification tells
-// when the replay has caught up.
+// to now, oldest first.
 func (s *Store) history(ctx context.Context, key string) ([]Change, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	// A watch stream of its own, so progress requests concern this watch alone.
 	ctx = metadata.AppendToOutgoingContext(ctx, "etcdapi-history", strconv.FormatInt(historyStreams.Add(1), 10))
-	now, err := s.cli.Get(ctx, key, clientv3.WithCountOnly())
+	now, err := s.cli.Get(ctx, key)
 	if err != nil {
 		return nil, wrap(err)
 	}
-	upto := now.Header.Revision
-	from := int64(1)
+	// The replay is done at the key's last put when it exists; when it was
+	// deleted, only a progress notification can say so.
+	var last int64
+	if len(now.Kvs) > 0 {
+		last = now.Kvs[0].ModRevision
+	}
 	var out []Change
-replay:
+	from := int64(1)
 	for {
-		wctx, wcancel := context.WithCancel(ctx)
-		wch := s.cli.Watch(wctx, key, clientv3.WithRev(from))
-		tick := time.NewTicker(5 * time.Millisecond)
-		for {
-			select {
-			case resp, ok := <-wch:
-				switch {
-				case !ok:
-					tick.Stop()
-					wcancel()
-					return nil, wrap(context.Cause(ctx))
-				case resp.CompactRevision > 0:
-					tick.Stop()
-					wcancel()
-					// Replay from the oldest revision kept, starting with the value the key had then.
-					from, out = resp.CompactRevision, nil
-					kept, err := s.cli.Get(ctx, key, clientv3.WithRev(from))
-					if err != nil {
-						return nil, wrap(err)
-					}
-					if len(kept.Kvs) > 0 && kept.Kvs[0].ModRevision < from {
-						out = append(out, changeOf(kept.Kvs[0], false))
-					}
-					continue replay
-				case resp.Err() != nil:
-					tick.Stop()
-					wcancel()
-					return nil, wrap(resp.Err())
-				}
-				for _, ev := range resp.Events {
-					if ev.Kv.ModRevision <= upto {
-						out = append(out, changeOf(ev.Kv, ev.Type == clientv3.EventTypeDelete))
-					}
-				}
-				if resp.Header.Revision >= upto && (resp.IsProgressNotify() || len(resp.Events) > 0 && resp.Events[len(resp.Events)-1].Kv.ModRevision >= upto) {
-					tick.Stop()
-					wcancel()
-					break replay
-				}
-			case <-tick.C:
-				// Ignored by the server while the watch is still replaying: ask again.
-				s.cli.RequestProgress(wctx)
+		events, compacted, err := s.replay(ctx, key, from, now.Header.Revision, last)
+		if err != nil {
+			return nil, err
+		}
+		if compacted == 0 {
+			out = append(out, events...)
+			break
+		}
+		// Start again at the oldest revision kept, with the value the key had then.
+		from, out = compacted, nil
+		kept, err := s.cli.Get(ctx, key, clientv3.WithRev(from))
+		if err != nil {
+			return nil, wrap(err)
+		}
+		if len(kept.Kvs) > 0 && kept.Kvs[0].ModRevision < from {
+			out = append(out, changeOf(kept.Kvs[0], false))
+			if last == kept.Kvs[0].ModRevision {
+				break
 			}
 		}
 	}
@@ -100,4 +79,43 @@ replay:
 		out[i].Key = ""
 	}
 	return out, nil
+}
+
+// replay watches key from revision from and returns its events up to revision
+// upto, or the compaction revision when from is compacted away.
+func (s *Store) replay(ctx context.Context, key string, from, upto, last int64) (events []Change, compacted int64, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wch := s.watcher.Watch(ctx, key, clientv3.WithRev(from))
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case resp, ok := <-wch:
+			switch {
+			case !ok:
+				return nil, 0, wrap(context.Cause(ctx))
+			case resp.CompactRevision > 0:
+				return nil, resp.CompactRevision, nil
+			case resp.Err() != nil:
+				return nil, 0, wrap(resp.Err())
+			}
+			for _, ev := range resp.Events {
+				if ev.Kv.ModRevision <= upto {
+					events = append(events, changeOf(ev.Kv, ev.Type == clientv3.EventTypeDelete))
+				}
+				if last > 0 && ev.Kv.ModRevision >= last {
+					return events, 0, nil
+				}
+			}
+			if last == 0 && resp.IsProgressNotify() && resp.Header.Revision >= upto {
+				return events, 0, nil
+			}
+		case <-tick.C:
+			// Ignored by the server while the watch is still replaying: ask again.
+			if last == 0 {
+				s.watcher.RequestProgress(ctx)
+			}
+		}
+	}
 }

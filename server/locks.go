@@ -1,0 +1,150 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"etcdapi/store"
+)
+
+type lockRequest struct {
+	Holder   string   `json:"holder" binding:"max=200"`
+	TTL      *int64   `json:"ttl" binding:"omitempty,min=5,max=3600"`
+	Aguardar *float64 `json:"aguardar" binding:"omitempty,min=0,max=60"`
+}
+
+type tokenRequest struct {
+	Token int64 `json:"token" binding:"required,min=1"`
+}
+
+var lockProblems = map[string]string{
+	"holder":   "deve ser um texto de até 200 caracteres",
+	"ttl":      "deve ser um número inteiro de segundos entre 5 e 3600",
+	"aguardar": "deve ser um número de segundos entre 0 e 60",
+	"token":    "obrigatório: o token (inteiro positivo) recebido ao adquirir o lock",
+}
+
+// readOptionalObject is readObject for routes whose body may be left out.
+func readOptionalObject(c *gin.Context) (map[string]json.RawMessage, error) {
+	if c.Request.ContentLength == 0 {
+		return map[string]json.RawMessage{}, nil
+	}
+	return readObject(c)
+}
+
+func (s *server) acquireLock(c *gin.Context) {
+	body, err := readOptionalObject(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var r lockRequest
+	if err := bind(body, &r, lockProblems); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if r.Holder == "" {
+		r.Holder = "unknown" // as in the original
+	}
+	ttl := int64(s.cfg.LockTTL.Seconds())
+	if r.TTL != nil {
+		ttl = *r.TTL
+	}
+	var wait time.Duration
+	if r.Aguardar != nil {
+		wait = time.Duration(*r.Aguardar * float64(time.Second))
+	}
+	l, err := s.store.AcquireLock(c.Request.Context(), c.Param("recurso"), r.Holder, ttl, wait)
+	if errors.Is(err, store.ErrLockHeld) {
+		c.JSON(http.StatusConflict, gin.H{"erro": "Recurso já bloqueado", "holder": l.Holder})
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"mensagem":  "Lock adquirido",
+		"recurso":   l.Resource,
+		"holder":    l.Holder,
+		"token":     l.Token,
+		"ttl":       l.TTL,
+		"expira_em": time.Now().UTC().Add(time.Duration(l.TTL) * time.Second).Format(time.RFC3339Nano),
+	})
+}
+
+// releaseLock frees a lock: with a token (query or body) only the holder's own,
+// without one by force, as the original did.
+func (s *server) releaseLock(c *gin.Context) {
+	var token int64
+	if q := c.Query("token"); q != "" {
+		t, err := strconv.ParseInt(q, 10, 64)
+		if err != nil || t < 1 {
+			s.fail(c, &apiError{status: http.StatusBadRequest, msg: "Dados inválidos", campos: map[string]string{"token": lockProblems["token"]}})
+			return
+		}
+		token = t
+	} else {
+		body, err := readOptionalObject(c)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if _, ok := body["token"]; ok {
+			var r tokenRequest
+			if err := bind(body, &r, lockProblems); err != nil {
+				s.fail(c, err)
+				return
+			}
+			token = r.Token
+		}
+	}
+	recurso := c.Param("recurso")
+	if err := s.store.ReleaseLock(c.Request.Context(), recurso, token); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"mensagem": "Lock liberado", "recurso": recurso, "forcado": token == 0})
+}
+
+func (s *server) renewLock(c *gin.Context) {
+	body, err := readObject(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var r tokenRequest
+	if err := bind(body, &r, lockProblems); err != nil {
+		s.fail(c, err)
+		return
+	}
+	left, err := s.store.RenewLock(c.Request.Context(), c.Param("recurso"), r.Token)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"ttl_restante": left})
+}
+
+func (s *server) getLock(c *gin.Context) {
+	l, err := s.store.GetLock(c.Request.Context(), c.Param("recurso"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"recurso": l.Resource, "holder": l.Holder, "token": l.Token, "ttl_restante": l.TTLLeft})
+}
+
+func (s *server) listLocks(c *gin.Context) {
+	held, err := s.store.Locks(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, held)
+}
