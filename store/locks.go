@@ -211,4 +211,3 @@ func (s *Store) lockKey(ctx context.Context, resource string) (*mvccpb.KeyValue,
 	}
 	return resp.Kvs[0], nil
 }
-
