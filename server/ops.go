@@ -18,7 +18,10 @@ func (s *server) index(c *gin.Context) {
 		"endpoints": gin.H{
 			"usuarios": []string{"POST /usuarios", "GET /usuarios", "GET /usuarios/{id}", "PUT /usuarios/{id}", "PATCH /usuarios/{id}", "DELETE /usuarios/{id}", "GET /usuarios/buscar?nome="},
 			"config":   []string{"GET /config", "GET /config/{chave}", "PUT /config/{chave}", "DELETE /config/{chave}", "GET /config/{chave}/historico"},
-			"operacao": []string{"GET /healthz", "GET /readyz"},
+			"servicos": []string{"POST /servicos/registrar", "GET /servicos", "GET /servicos/{nome}", "POST /servicos/{nome}/{id}/heartbeat", "DELETE /servicos/{nome}/{id}"},
+			"locks":    []string{"GET /lock", "POST /lock/{recurso}", "GET /lock/{recurso}", "DELETE /lock/{recurso}", "POST /lock/{recurso}/renovar"},
+			"eventos":  []string{"GET /eventos?prefixo=/config/app/"},
+			"operacao": []string{"GET /healthz", "GET /readyz", "GET /cluster", "GET /ui/"},
 		},
 	})
 }
@@ -31,4 +34,13 @@ func (s *server) readyz(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "pronto"})
+}
+
+func (s *server) cluster(c *gin.Context) {
+	info, err := s.store.Cluster(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, info)
 }

@@ -7,6 +7,7 @@ func (s *server) routes(r *gin.Engine) {
 	r.GET("/", s.index)
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	r.StaticFS("/ui", ui())
 
 	api := r.Group("", s.auth)
 
@@ -35,4 +36,7 @@ func (s *server) routes(r *gin.Engine) {
 	api.GET("/lock/:recurso", s.getLock)
 	api.DELETE("/lock/:recurso", s.releaseLock)
 	api.POST("/lock/:recurso/renovar", s.renewLock)
+
+	api.GET("/eventos", s.events)
+	api.GET("/cluster", s.cluster)
 }

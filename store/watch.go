@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/metadata"
 )
@@ -118,4 +120,48 @@ func (s *Store) replay(ctx context.Context, key string, from, upto, last int64) 
 			}
 		}
 	}
+}
+
+// Watched are the prefixes a client may watch.
+var Watched = []string{usersPrefix, configPrefix, servicesPrefix, locksPrefix}
+
+// Watch streams the changes below prefix that come after revision after (0:
+// from now on), in revision order, one batch per etcd revision group. The
+// channel closes when ctx ends or the watch breaks. ErrCompacted when after is
+// older than etcd's compaction.
+func (s *Store) Watch(ctx context.Context, prefix string, after int64) (<-chan []Change, error) {
+	opts := []clientv3.OpOption{clientv3.WithPrefix()}
+	if after > 0 {
+		// Find out now, while an HTTP status can still say so, whether etcd kept that far back.
+		gctx, cancel := s.op(ctx)
+		_, err := s.cli.Get(gctx, prefix, clientv3.WithRev(after+1), clientv3.WithCountOnly())
+		cancel()
+		if err != nil && !errors.Is(err, rpctypes.ErrFutureRev) {
+			return nil, wrap(err)
+		}
+		opts = append(opts, clientv3.WithRev(after+1))
+	}
+	wch := s.watcher.Watch(clientv3.WithRequireLeader(ctx), prefix, opts...)
+	out := make(chan []Change)
+	go func() {
+		defer close(out)
+		for resp := range wch {
+			if resp.Err() != nil || resp.CompactRevision > 0 {
+				return
+			}
+			if len(resp.Events) == 0 {
+				continue
+			}
+			batch := make([]Change, len(resp.Events))
+			for i, ev := range resp.Events {
+				batch[i] = changeOf(ev.Kv, ev.Type == clientv3.EventTypeDelete)
+			}
+			select {
+			case out <- batch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
 }

@@ -1,0 +1,19 @@
+package server
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+)
+
+//go:embed ui
+var uiFiles embed.FS
+
+// ui is the dashboard, served from files embedded in the binary.
+func ui() http.FileSystem {
+	sub, err := fs.Sub(uiFiles, "ui")
+	if err != nil {
+		panic(err)
+	}
+	return http.FS(sub)
+}
