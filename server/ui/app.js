@@ -20,8 +20,9 @@ async function api(method, path, body, headers = {}) {
   return data;
 }
 
-const el = (tag, props = {}, ...children) => {
+const el = (tag, { dataset, ...props } = {}, ...children) => {
   const e = Object.assign(document.createElement(tag), props);
+  Object.assign(e.dataset, dataset);
   e.append(...children);
   return e;
 };

@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"etcdapi/internal/testenv"
+)
+
+// TestDashboardInARealBrowser drives Debian's Chromium through the dashboard.
+// Screenshots go to the test's artifact directory (go test -artifacts), and to
+// docs/dashboard.png with UPDATE_SCREENSHOT=1.
+func TestDashboardInARealBrowser(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		testenv.Require(t, "chromium", "apt-get install chromium")
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.WindowSize(1280, 720),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	// The first Run starts the browser: no timeout on it (a timeout would stop the browser).
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/ui/")); err != nil {
+		t.Fatal(err)
+	}
+
+	// waitFor polls a JavaScript condition in the page.
+	waitFor := func(what, js string, within time.Duration) {
+		t.Helper()
+		began := time.Now()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(within), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("main").innerText`))
+			t.Logf("page:\n%s", page)
+			t.Fatalf("%s: not seen within %s: %v", what, within, err)
+		}
+		t.Logf("%s: seen after %s", what, time.Since(began).Round(time.Millisecond))
+	}
+	shot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(t.ArtifactDir(), name), png, 0o644)
+		if os.Getenv("UPDATE_SCREENSHOT") == "1" && name == "dashboard.png" {
+			os.WriteFile(filepath.Join("..", "docs", name), png, 0o644)
+		}
+	}
+
+	waitFor("live status", `document.querySelector("#status").textContent === "ao vivo"`, 10*time.Second)
+
+	// A user created through the form shows in the table.
+	name := fmt.Sprintf("Navegador %d", time.Now().UnixNano())
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS("#user-nome"), name),
+		chromedp.SendKeys(chromedp.CSS("#user-email"), "navegador@email.com"),
+		chromedp.SendKeys(chromedp.CSS("#user-idade"), "33"),
+		chromedp.Click(chromedp.CSS("#user-save")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("user in the table", fmt.Sprintf(`[...document.querySelectorAll("#users tbody td")].some(td => td.textContent === %q)`, name), 5*time.Second)
+
+	// A configuration change made with a plain HTTP call appears within 1 s.
+	call(t, api, "PUT", "/config/navegador", `{"valor": "mudou pelo curl"}`)
+	waitFor("config change", `document.querySelector('#config tr[data-chave="navegador"] .valor')?.textContent === '"mudou pelo curl"'`, time.Second)
+
+	// A service with TTL 5 counts down, then vanishes.
+	id := register(t, `{"nome":"painel","endpoint":"http://localhost:9999","ttl":5}`)["id"].(string)
+	row := fmt.Sprintf(`document.querySelector('#services tr[data-id=%q]')`, id)
+	waitFor("service listed", row+` !== null`, 2*time.Second)
+	acquire(t, "painel", `{"holder":"navegador","ttl":30}`)
+	waitFor("lock listed", `document.querySelector('#locks tr[data-recurso="painel"]') !== null`, 2*time.Second)
+	shot("dashboard.png")
+	ttl := chromedp.Evaluate[string](row + `.querySelector(".ttl").textContent`)
+	first, _ := chromedp.Run(ctx, ttl)
+	time.Sleep(2 * time.Second)
+	later, _ := chromedp.Run(ctx, ttl)
+	if first == later {
+		t.Fatalf("TTL does not count down: %q then %q", first, later)
+	}
+	waitFor("service gone after its TTL", row+` === null`, 7*time.Second)
+	shot("dashboard-after-expiry.png")
+	call(t, api, "DELETE", "/lock/painel", "")
+}
