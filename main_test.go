@@ -325,3 +325,7 @@ func getArray(t testing.TB, url string) (int, []any) {
 	json.NewDecoder(resp.Body).Decode(&v)
 	return resp.StatusCode, v
 }
+
+var interrupt = os.Interrupt
+
+func decodeInto(resp *http.Response, v any) { json.NewDecoder(resp.Body).Decode(v) }

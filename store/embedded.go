@@ -75,10 +75,15 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 	// becomes "debug"; ETCD_LOG_LEVEL filters the logger handed over below instead.
 	ec.LogLevel = "info"
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zl)
-	if _, err := os.Stat(filepath.Join(m.dir, "member")); os.IsNotExist(err) && !strings.Contains(ec.InitialCluster, ",") && cfg.Join == "" {
-		// A new lone member elects itself: a short tick makes it ready in tens of
-		// milliseconds. Members restarting or joining keep etcd's defaults.
-		ec.TickMs, ec.ElectionMs = 10, 100
+	_, err = os.Stat(filepath.Join(m.dir, "member"))
+	fresh := os.IsNotExist(err)
+	if fresh && cfg.Join != "" {
+		// A restarted member is in the cluster already; a fresh one asks to be added.
+		if ec.InitialCluster, err = join(ctx, cfg, strings.Split(URLs(ec.AdvertisePeerUrls).String(), ","), zl); err != nil {
+			m.close()
+			return nil, err
+		}
+		ec.ClusterState = embed.ClusterStateFlagExisting
 	}
 
 	e, err := embed.StartEtcd(ec)

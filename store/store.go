@@ -174,12 +174,20 @@ func (s *Store) Client() *clientv3.Client { return s.cli }
 
 // op bounds one call to etcd by REQUEST_TIMEOUT and refuses to wait on a member without a leader.
 func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	timeout := s.timeout
+	if s.member != nil && s.member.etcd.Server.Leader() == 0 {
+		// The in-process client ignores WithRequireLeader: answer 503 now, not after the timeout.
+		timeout = 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	return clientv3.WithRequireLeader(ctx), cancel
 }
 
 // Ready reports whether a linearizable read succeeds within a second.
 func (s *Store) Ready(ctx context.Context) error {
+	if s.member != nil && s.member.etcd.Server.Leader() == 0 {
+		return fmt.Errorf("%w: this member has no leader (quorum lost or election under way)", ErrUnavailable)
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	_, err := s.cli.Get(clientv3.WithRequireLeader(ctx), "/readyz", clientv3.WithCountOnly())
