@@ -42,3 +42,106 @@ func TestExternalModeServesTheAPIFromARealEtcd(t *testing.T) {
 		t.Fatalf("history: %d %v", code, h)
 	}
 }
+
+func externalEnv(endpoints ...string) []string {
+	return []string{"HTTP_ADDR=127.0.0.1:" + itoa(testenv.FreePort()), "ETCD_ENDPOINTS=" + strings.Join(endpoints, ","), "LOG_LEVEL=warn", "REQUEST_TIMEOUT=2s"}
+}
+
+// eventually polls f until it is true, failing after d.
+func eventually(t testing.TB, what string, d time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestExternalClusterSurvivesAMemberAnswers503WhenAllAreDownAndRecovers(t *testing.T) {
+	members := testenv.NewEtcdCluster(t, 3)
+	for _, m := range members {
+		m.Start(t)
+	}
+	p := start(t, externalEnv(members[0].ClientURL, members[1].ClientURL, members[2].ClientURL)).ready(t)
+	write := func() int { code, _, _ := post(p.API+"/usuarios", `{"nome":"externo"}`); return code }
+	eventually(t, "first write", 10*time.Second, func() bool { return write() == 201 })
+	if _, c := getJSON(t, p.API+"/cluster"); c["modo"] != "externo" || len(c["membros"].([]any)) != 3 {
+		t.Fatalf("/cluster: %v", c)
+	}
+
+	members[0].Kill()
+	eventually(t, "writes with one etcd member down", 10*time.Second, func() bool { return write() == 201 })
+	for range 10 {
+		if code := write(); code != 201 {
+			t.Fatalf("write with two of three members: %d", code)
+		}
+	}
+
+	members[1].Kill()
+	members[2].Kill()
+	began := time.Now()
+	if code := write(); code != 503 {
+		t.Fatalf("all members down: %d", code)
+	}
+	if d := time.Since(began); d > 3*time.Second {
+		t.Fatalf("all members down: 503 after %s (REQUEST_TIMEOUT is 2s)", d)
+	}
+	if code, _ := getJSON(t, p.API+"/readyz"); code != 503 {
+		t.Fatalf("readyz with all members down: %d", code)
+	}
+
+	for _, m := range members {
+		m.Start(t)
+	}
+	eventually(t, "service back with the members", 30*time.Second, func() bool { return write() == 201 })
+}
+
+func TestExternalClusterOverTLS(t *testing.T) {
+	certs := testenv.NewCerts(t)
+	m := testenv.NewTLSEtcd(t, certs)
+	m.Start(t)
+	env := append(externalEnv(m.ClientURL), "ETCD_CA_FILE="+certs.CA, "ETCD_CERT_FILE="+certs.ClientCert, "ETCD_KEY_FILE="+certs.ClientKey)
+	p := start(t, env).ready(t)
+	eventually(t, "write over TLS", 10*time.Second, func() bool { code, _, _ := post(p.API+"/usuarios", `{"nome":"tls"}`); return code == 201 })
+
+	// Without the client certificate the cluster refuses us, and we say so at start.
+	bad := start(t, append(externalEnv(m.ClientURL), "ETCD_CA_FILE="+certs.CA))
+	if code := bad.exit(t, 10*time.Second); code == 0 {
+		t.Fatal("started without a client certificate")
+	}
+}
+
+func TestExternalClusterWithAuth(t *testing.T) {
+	m := testenv.NewEtcdCluster(t, 1)[0]
+	m.Start(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	eventually(t, "etcd up", 10*time.Second, func() bool { _, err := cli.Get(ctx, "x"); return err == nil })
+	for _, step := range []func() error{
+		func() error { _, err := cli.UserAdd(ctx, "root", "s3gredo"); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cli.Close()
+
+	p := start(t, append(externalEnv(m.ClientURL), "ETCD_USERNAME=root", "ETCD_PASSWORD=s3gredo")).ready(t)
+	if code, _, _ := post(p.API+"/usuarios", `{"nome":"com senha"}`); code != 201 {
+		t.Fatalf("write with credentials: %d", code)
+	}
+	bad := start(t, append(externalEnv(m.ClientURL), "ETCD_USERNAME=root", "ETCD_PASSWORD=errada"))
+	if code := bad.exit(t, 10*time.Second); code == 0 || !strings.Contains(bad.out.String(), "authentication failed") {
+		t.Fatalf("wrong password: exit %d:\n%s", code, bad.out)
+	}
+	if strings.Contains(bad.out.String(), "errada") {
+		t.Fatal("the password shows in the output")
+	}
+}

@@ -89,6 +89,16 @@ type Etcd struct {
 
 // NewEtcdCluster prepares n etcd members on free loopback ports; extra flags go to each.
 func NewEtcdCluster(t testing.TB, n int, extra ...string) []*Etcd {
+	return newEtcdCluster(t, n, "http", extra...)
+}
+
+// NewTLSEtcd prepares one etcd member that serves clients over TLS and asks them for certificates.
+func NewTLSEtcd(t testing.TB, c Certs) *Etcd {
+	return newEtcdCluster(t, 1, "https", "--cert-file", c.ServerCert, "--key-file", c.ServerKey,
+		"--trusted-ca-file", c.CA, "--client-cert-auth")[0]
+}
+
+func newEtcdCluster(t testing.TB, n int, clientScheme string, extra ...string) []*Etcd {
 	t.Helper()
 	if _, err := exec.LookPath("etcd"); err != nil {
 		Require(t, "etcd", "apt-get install etcd-server")
@@ -96,7 +106,7 @@ func NewEtcdCluster(t testing.TB, n int, extra ...string) []*Etcd {
 	members := make([]*Etcd, n)
 	initial := ""
 	for i := range members {
-		m := &Etcd{Name: fmt.Sprintf("e%d", i), ClientURL: URL(), PeerURL: URL(), Dir: t.TempDir()}
+		m := &Etcd{Name: fmt.Sprintf("e%d", i), ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", clientScheme, FreePort()), PeerURL: URL(), Dir: t.TempDir()}
 		if i > 0 {
 			initial += ","
 		}
