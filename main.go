@@ -20,6 +20,7 @@ import (
 	"github.com/joho/godotenv"
 	"github.com/kelseyhightower/envconfig"
 	"go.etcd.io/etcd/api/v3/version"
+	"go.uber.org/zap"
 
 	"etcdapi/server"
 	"etcdapi/store"
@@ -63,6 +64,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case "version", "-version", "--version":
 			fmt.Fprintf(stdout, "etcdapi %s (etcd %s, %s)\n", Version, version.Version, goVersion())
 			return nil
+		case "restore":
+			if len(args) != 2 {
+				return usageError{errors.New("usage: etcdapi restore SNAPSHOT_FILE (into ETCD_DATA_DIR)")}
+			}
+			cfg, err := loadSettings()
+			if err != nil {
+				return err
+			}
+			if err := store.Restore(args[1], cfg.Store, zap.NewNop()); err != nil {
+				return fmt.Errorf("restore: %w", err)
+			}
+			fmt.Fprintf(stdout, "etcdapi: restored %s into %s\n", args[1], cfg.Store.DataDir)
+			return nil
 		default:
 			return usageError{fmt.Errorf("unknown command %q (try etcdapi -h)", args[0])}
 		}
@@ -72,6 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	warnIfExposed(log, cfg)
 
 	// Listen before starting etcd: a port in use fails at once.
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
@@ -156,7 +171,7 @@ func newLogger(cfg logConfig, w io.Writer) *slog.Logger {
 // usage prints every setting with its default and meaning.
 func usage(w io.Writer) error {
 	fmt.Fprintln(w, "etcdapi: a REST API over etcd, with an embedded etcd member by default.")
-	fmt.Fprintln(w, "\nUsage: etcdapi [version | -h]\n\nSettings (environment variables; a .env file in the working directory is read first):")
+	fmt.Fprintln(w, "\nUsage: etcdapi [version | restore SNAPSHOT_FILE | -h]\n\nSettings (environment variables; a .env file in the working directory is read first):")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	var cfg settings
 	for _, part := range []any{&cfg.Server, &cfg.Store, &cfg.Log} {
@@ -192,4 +207,31 @@ func goVersion() string {
 		return bi.GoVersion
 	}
 	return "go"
+}
+
+// warnIfExposed says so when something listens beyond loopback without protection.
+func warnIfExposed(log *slog.Logger, cfg settings) {
+	if !loopback(cfg.Server.Addr) && cfg.Server.Token == "" && cfg.Server.TLSCertFile == "" {
+		log.Warn("the API listens beyond loopback with neither API_TOKEN nor TLS: anyone on the network can change its data", "HTTP_ADDR", cfg.Server.Addr)
+	}
+	if len(cfg.Store.Endpoints) > 0 {
+		return
+	}
+	for _, u := range append(cfg.Store.ListenClientURLs, cfg.Store.ListenPeerURLs...) {
+		if !loopback(u.Host) && u.Scheme == "http" {
+			log.Warn("the embedded etcd member listens beyond loopback without TLS or auth: anyone on the network can read and change its data", "url", u.String())
+		}
+	}
+}
+
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

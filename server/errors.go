@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime/debug"
 
 	"github.com/gin-gonic/gin"
 
@@ -68,6 +69,6 @@ func (s *server) fail(c *gin.Context, err error) {
 
 // recovered answers a panic as a JSON 500; the process lives on.
 func (s *server) recovered(c *gin.Context, p any) {
-	s.log.Error("panic", "request_id", c.GetString(requestIDKey), "panic", p)
+	s.log.Error("panic", "request_id", c.GetString(requestIDKey), "panic", p, "stack", string(debug.Stack()))
 	c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"erro": "Erro interno", "request_id": c.GetString(requestIDKey)})
 }

@@ -25,16 +25,18 @@ func (s *server) requestID(c *gin.Context) {
 	c.Next()
 }
 
-// accessLog writes one line per request.
+// accessLog writes one line per request and counts it in the metrics.
 func (s *server) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
+	took := time.Since(start)
+	observe(c, took)
 	s.log.Info("request",
 		"method", c.Request.Method,
 		"route", c.FullPath(),
 		"path", c.Request.URL.Path,
 		"status", c.Writer.Status(),
-		"duration_ms", float64(time.Since(start).Microseconds())/1000,
+		"duration_ms", float64(took.Microseconds())/1000,
 		"request_id", c.GetString(requestIDKey))
 }
 

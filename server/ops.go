@@ -44,3 +44,28 @@ func (s *server) cluster(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, info)
 }
+
+// snapshot streams an etcd snapshot: etcdapi restore FILE builds a data directory from it.
+func (s *server) snapshot(c *gin.Context) {
+	c.Header("Content-Type", "application/octet-stream")
+	c.Header("Content-Disposition", `attachment; filename="etcdapi.snapshot.db"`)
+	if err := s.store.Snapshot(c.Request.Context(), c.Writer); err != nil {
+		if !c.Writer.Written() {
+			c.Header("Content-Disposition", "")
+			s.fail(c, err)
+			return
+		}
+		panic(http.ErrAbortHandler) // a truncated snapshot must not look complete
+	}
+}
+
+// maintenance compacts, defragments and disarms etcd's space alarm: after
+// deleting data, it brings writes back once the quota was reached.
+func (s *server) maintenance(c *gin.Context) {
+	m, err := s.store.Reclaim(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"mensagem": "Espaço recuperado", "revisao_compactada": m.CompactedAt, "tamanho_db_antes": m.SizeBefore, "tamanho_db_depois": m.SizeAfter})
+}

@@ -39,4 +39,7 @@ func (s *server) routes(r *gin.Engine) {
 
 	api.GET("/eventos", s.events)
 	api.GET("/cluster", s.cluster)
+	api.GET("/cluster/snapshot", s.snapshot)
+	api.POST("/cluster/manutencao", s.maintenance)
+	api.GET("/metrics", metricsHandler)
 }

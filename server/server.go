@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gin-contrib/cors"
 	"github.com/gin-gonic/gin"
 
 	"etcdapi/store"
@@ -37,6 +38,15 @@ func New(st *store.Store, cfg Config, log *slog.Logger) *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	r.UseRawPath = true // an escaped "/" stays inside its path parameter, and gets a 400
 	r.Use(s.requestID, s.accessLog, gin.CustomRecoveryWithWriter(io.Discard, s.recovered), s.validParams, s.limitBody)
+	if len(cfg.CORSOrigins) > 0 {
+		r.Use(cors.New(cors.Config{
+			AllowOrigins:  cfg.CORSOrigins,
+			AllowMethods:  []string{"GET", "POST", "PUT", "PATCH", "DELETE"},
+			AllowHeaders:  []string{"Authorization", "Content-Type", "If-Match", "Last-Event-ID", "X-Request-ID"},
+			ExposeHeaders: []string{"ETag", "Location", "Link", "X-Request-ID"},
+			MaxAge:        time.Hour,
+		}))
+	}
 	r.NoRoute(func(c *gin.Context) { c.JSON(404, gin.H{"erro": "Rota não encontrada"}) })
 	r.NoMethod(func(c *gin.Context) { c.JSON(405, gin.H{"erro": "Método não permitido"}) })
 	s.routes(r)

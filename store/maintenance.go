@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/etcdutl/v3/snapshot"
+	"go.uber.org/zap"
+)
+
+// Maintenance is what Reclaim did.
+type Maintenance struct {
+	CompactedAt int64 `json:"revisao_compactada"`
+	SizeBefore  int64 `json:"tamanho_db_antes"`
+	SizeAfter   int64 `json:"tamanho_db_depois"`
+}
+
+// Reclaim gives space back after deletes: it compacts history up to now,
+// defragments every member, and disarms the space alarm, so writes resume
+// once the quota is no longer exceeded.
+func (s *Store) Reclaim(ctx context.Context) (Maintenance, error) {
+	var m Maintenance
+	before, err := s.Cluster(ctx)
+	if err != nil {
+		return m, err
+	}
+	m.CompactedAt, m.SizeBefore = before.Revision, before.DBSize
+	if _, err := s.cli.Compact(ctx, m.CompactedAt, clientv3.WithCompactPhysical()); err != nil && !strings.Contains(err.Error(), "compacted") {
+		return m, wrap(err)
+	}
+	if s.member != nil {
+		// The in-process client has no Defragment: ask the backend directly.
+		if err := s.member.etcd.Server.Backend().Defrag(); err != nil {
+			return m, fmt.Errorf("defragmenting: %w", err)
+		}
+	}
+	for _, ep := range s.endpoints() {
+		if _, err := s.cli.Defragment(ctx, ep); err != nil {
+			return m, fmt.Errorf("defragmenting %s: %w", ep, wrap(err))
+		}
+	}
+	alarms, err := s.cli.AlarmList(ctx)
+	if err != nil {
+		return m, wrap(err)
+	}
+	for _, a := range alarms.Alarms {
+		if _, err := s.cli.AlarmDisarm(ctx, (*clientv3.AlarmMember)(a)); err != nil {
+			return m, wrap(err)
+		}
+	}
+	after, err := s.Cluster(ctx)
+	m.SizeAfter = after.DBSize
+	return m, err
+}
+
+// endpoints are the external members to defragment (none in embedded mode).
+func (s *Store) endpoints() []string {
+	if s.member != nil {
+		return nil
+	}
+	return s.cli.Endpoints()
+}
+
+// Snapshot streams a snapshot of etcd's backend, for etcdapi restore.
+func (s *Store) Snapshot(ctx context.Context, w io.Writer) error {
+	rc, err := s.cli.Snapshot(ctx)
+	if err != nil {
+		return wrap(err)
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return wrap(err)
+}
+
+// Restore builds the data directory of cfg's member from a snapshot file, with
+// etcd's own snapshot restore. The data directory must not exist yet.
+func Restore(file string, cfg Config, lg *zap.Logger) error {
+	if _, err := os.Stat(cfg.DataDir); err == nil {
+		return fmt.Errorf("data directory %s exists: move it away first", cfg.DataDir)
+	}
+	peers := cfg.InitialAdvertisePeerURLs
+	if len(peers) == 0 {
+		peers = cfg.ListenPeerURLs
+	}
+	initial := cfg.InitialCluster
+	if initial == "" {
+		initial = cfg.Name + "=" + peers.String()
+	}
+	return snapshot.NewV3(lg).Restore(snapshot.RestoreConfig{
+		SnapshotPath:        file,
+		Name:                cfg.Name,
+		OutputDataDir:       cfg.DataDir,
+		PeerURLs:            strings.Split(peers.String(), ","),
+		InitialCluster:      initial,
+		InitialClusterToken: cfg.InitialClusterToken,
+	})
+}
