@@ -1,0 +1,143 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"etcdapi/internal/testenv"
+)
+
+func TestServesHTTPSWithTheGivenCertificate(t *testing.T) {
+	certs := testenv.NewCerts(t)
+	env := append(memberEnv(t.TempDir()), "TLS_CERT_FILE="+certs.ServerCert, "TLS_KEY_FILE="+certs.ServerKey)
+	p := start(t, env)
+	pem, _ := os.ReadFile(certs.CA)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}
+	url := strings.Replace(p.API, "http://", "https://", 1)
+	testenv.WaitHTTP(t, client, url+"/healthz", 30*time.Second)
+	if !strings.Contains(p.out.String(), "https://") {
+		t.Fatalf("banner does not show https:\n%s", p.out)
+	}
+}
+
+func TestExposedWithoutProtectionWarnsAtStart(t *testing.T) {
+	env := append(memberEnv(t.TempDir()), "LOG_LEVEL=info")
+	env = append(env, "HTTP_ADDR=0.0.0.0:"+itoa(testenv.FreePort()))
+	p := start(t, env)
+	testenv.WaitHTTP(t, http.DefaultClient, "http://127.0.0.1:"+strings.Split(envValue(env[len(env)-1:], "HTTP_ADDR"), ":")[1]+"/healthz", 30*time.Second)
+	if !strings.Contains(p.out.String(), "neither API_TOKEN nor TLS") {
+		t.Fatalf("no warning:\n%s", p.out)
+	}
+}
+
+func listIDs(t testing.TB, api string) []string {
+	t.Helper()
+	code, users := getArray(t, api+"/usuarios")
+	if code != 200 {
+		t.Fatalf("list: %d", code)
+	}
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.(map[string]any)["_id"].(string)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func TestSnapshotThenRestoreGivesExactlyTheSnapshottedState(t *testing.T) {
+	dir := t.TempDir()
+	env := memberEnv(dir)
+	p := start(t, env).ready(t)
+	for i := range 5 {
+		post(p.API+"/usuarios", fmt.Sprintf(`{"nome":"antes %d"}`, i))
+	}
+	before := listIDs(t, p.API)
+	resp, err := http.Get(p.API + "/cluster/snapshot")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("snapshot: %v %v", resp, err)
+	}
+	file := filepath.Join(dir, "snap.db")
+	f, _ := os.Create(file)
+	io.Copy(f, resp.Body)
+	f.Close()
+	resp.Body.Close()
+	for i := range 3 {
+		post(p.API+"/usuarios", fmt.Sprintf(`{"nome":"depois %d"}`, i))
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	p.exit(t, 15*time.Second)
+
+	restored := append(memberEnv(t.TempDir()), "ETCD_DATA_DIR="+filepath.Join(dir, "restored"))
+	r := start(t, restored, "restore", file)
+	if code := r.exit(t, 30*time.Second); code != 0 {
+		t.Fatalf("restore: exit %d\n%s", code, r.out)
+	}
+	again := start(t, restored).ready(t)
+	if after := listIDs(t, again.API); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("restored %v, snapshotted %v", after, before)
+	}
+	// Restoring onto an existing data dir is refused.
+	r = start(t, restored, "restore", file)
+	if code := r.exit(t, 30*time.Second); code == 0 || !strings.Contains(r.out.String(), "exists") {
+		t.Fatalf("restore over a data dir: exit %d\n%s", code, r.out)
+	}
+}
+
+// TestAcknowledgedUsersSurviveSIGKILL kills the process while clients create
+// users, five times, and finds every user whose creation was answered 201.
+func TestAcknowledgedUsersSurviveSIGKILL(t *testing.T) {
+	env := memberEnv(t.TempDir())
+	var acked []string
+	for round := range 5 {
+		p := start(t, env).ready(t)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for w := range 4 {
+			wg.Go(func() {
+				for n := 0; ; n++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					code, id, _ := post(p.API+"/usuarios", fmt.Sprintf(`{"nome":"r%d w%d n%d"}`, round, w, n))
+					if code == 201 {
+						mu.Lock()
+						acked = append(acked, id)
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		time.Sleep(500 * time.Millisecond)
+		p.cmd.Process.Kill()
+		close(stop)
+		wg.Wait()
+		<-p.done
+		p.done <- nil
+	}
+	p := start(t, env).ready(t)
+	have := map[string]bool{}
+	for _, id := range listIDs(t, p.API) {
+		have[id] = true
+	}
+	for _, id := range acked {
+		if !have[id] {
+			t.Fatalf("user %s was acknowledged with 201 and is gone after SIGKILL", id)
+		}
+	}
+	t.Logf("%d acknowledged users, all found after 5 kills", len(acked))
+}
