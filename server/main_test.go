@@ -55,6 +55,7 @@ func call(t testing.TB, h http.Handler, method, path, body string, header ...str
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
+	checkAgainstOpenAPI(t, req, w)
 	return w
 }
 

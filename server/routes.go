@@ -8,6 +8,7 @@ func (s *server) routes(r *gin.Engine) {
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	r.StaticFS("/ui", ui())
+	r.GET("/openapi.json", func(c *gin.Context) { c.Data(200, jsonType, openAPI) })
 
 	api := r.Group("", s.auth)
 

@@ -9,6 +9,11 @@ import (
 //go:embed ui
 var uiFiles embed.FS
 
+// openAPI describes every route; a test keeps it true.
+//
+//go:embed openapi.json
+var openAPI []byte
+
 // ui is the dashboard, served from files embedded in the binary.
 func ui() http.FileSystem {
 	sub, err := fs.Sub(uiFiles, "ui")
