@@ -2,10 +2,9 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
 	"unicode"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
@@ -22,28 +21,18 @@ func fold(s string) string {
 	return cases.Fold().String(out)
 }
 
-// SearchUsers returns the users whose nome contains q, ignoring case and accents.
+// SearchUsers returns the users whose nome contains q, ignoring case and
+// accents, from the in-memory index once it has caught up with every write
+// acknowledged before the search began, by any process.
 func (s *Store) SearchUsers(ctx context.Context, q string) ([][]byte, error) {
-	q = fold(q)
-	found := [][]byte{}
-	var after string
-	var rev int64
-	for {
-		p, err := s.ListUsers(ctx, rev, after, 1000)
-		if err != nil {
-			return nil, err
-		}
-		for _, doc := range p.Docs {
-			var u struct {
-				Nome string `json:"nome"`
-			}
-			if json.Unmarshal(doc, &u) == nil && strings.Contains(fold(u.Nome), q) {
-				found = append(found, doc)
-			}
-		}
-		if !p.More {
-			return found, nil
-		}
-		after, rev = p.LastID, p.Revision
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	now, err := s.cli.Get(ctx, usersPrefix, clientv3.WithCountOnly())
+	if err != nil {
+		return nil, wrap(err)
 	}
+	if err := s.waitIndex(ctx, now.Header.Revision); err != nil {
+		return nil, err
+	}
+	return s.index.search(fold(q)), nil
 }

@@ -76,6 +76,8 @@ type Store struct {
 	watcher clientv3.Watcher // watches go over a network connection, see watchClient
 	timeout time.Duration
 	member  *member // nil in external mode
+	index   *userIndex
+	stop    context.CancelFunc // ends the index's watch
 }
 
 // Open starts the embedded member, or connects to the external cluster, and
@@ -86,7 +88,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ETCD_LOG_LEVEL: %w", err)
 	}
-	s := &Store{timeout: cfg.RequestTimeout}
+	s := &Store{timeout: cfg.RequestTimeout, index: newUserIndex()}
 	if len(cfg.Endpoints) == 0 {
 		s.member, err = startMember(ctx, cfg, zl, quiet)
 		if err != nil {
@@ -97,6 +99,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 			s.Close()
 			return nil, err
 		}
+		s.startIndex()
 		return s, nil
 	}
 
@@ -124,11 +127,15 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("etcd cluster %s does not answer: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	s.watcher = s.cli.Watcher
+	s.startIndex()
 	return s, nil
 }
 
 // Close stops the embedded member, if any, after closing the client.
 func (s *Store) Close() error {
+	if s.stop != nil {
+		s.stop()
+	}
 	if s.watcher != nil && s.watcher != s.cli.Watcher {
 		s.watcher.Close()
 	}
@@ -181,6 +188,13 @@ func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	return clientv3.WithRequireLeader(ctx), cancel
+}
+
+// startIndex fills the search index and keeps it current, in the background.
+func (s *Store) startIndex() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go s.keepIndex(ctx)
 }
 
 // Ready reports whether a linearizable read succeeds within a second.

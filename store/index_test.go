@@ -1,0 +1,121 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"etcdapi/internal/testenv"
+	"etcdapi/store"
+)
+
+var st *store.Store
+
+func TestMain(m *testing.M) {
+	st = testenv.OpenStore(testenv.StoreConfig())
+	code := m.Run()
+	st.Close()
+	os.Exit(code)
+}
+
+func user(id, nome string) []byte {
+	return fmt.Appendf(nil, `{"_id":%q,"nome":%q}`, id, nome)
+}
+
+func found(t testing.TB, s *store.Store, q string) []string {
+	t.Helper()
+	docs, err := s.SearchUsers(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(docs))
+	for i, d := range docs {
+		out[i] = string(d)
+	}
+	return out
+}
+
+func TestSearchSeesEveryAcknowledgedWrite(t *testing.T) {
+	ctx := context.Background()
+	for i := range 50 {
+		id := fmt.Sprintf("ryw-%02d", i)
+		if _, err := st.CreateUser(ctx, id, user(id, fmt.Sprintf("Leitura Própria %02d", i))); err != nil {
+			t.Fatal(err)
+		}
+		if got := found(t, st, fmt.Sprintf("leitura propria %02d", i)); len(got) != 1 {
+			t.Fatalf("search right after creating %s: %v", id, got)
+		}
+	}
+	if _, _, err := st.UpdateUser(ctx, "ryw-00", 0, func([]byte) ([]byte, error) { return user("ryw-00", "Renomeado"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := found(t, st, "leitura propria 00"); len(got) != 0 {
+		t.Fatalf("old name still found after update: %v", got)
+	}
+	if err := st.DeleteUser(ctx, "ryw-01", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := found(t, st, "leitura propria 01"); len(got) != 0 {
+		t.Fatalf("deleted user still found: %v", got)
+	}
+	if got := found(t, st, "leitura propria"); len(got) != 48 {
+		t.Fatalf("%d found, want 48", len(got))
+	}
+	// A write elsewhere moves etcd's revision past the last /users/ event: the
+	// index still answers at once (a progress notification says it caught up).
+	st.PutConfig(ctx, "outra", []byte("1"))
+	began := time.Now()
+	found(t, st, "renomeado")
+	if d := time.Since(began); d > time.Second {
+		t.Fatalf("search after a config write took %s", d)
+	}
+}
+
+func TestSearchIndexStartsOverAfterCompaction(t *testing.T) {
+	ctx := context.Background()
+	st.CreateUser(ctx, "compacta-1", user("compacta-1", "Antes da Compactação"))
+	resp, _ := st.Client().Put(ctx, "/config/app/compactar", "1")
+	if _, err := st.Client().Compact(ctx, resp.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	// A second process whose index starts after the compaction lists, then follows.
+	cfg := testenv.StoreConfig()
+	cfg.Endpoints = st.ClientURLs()
+	other, err := store.Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if got := found(t, other, "antes da compactacao"); len(got) != 1 {
+		t.Fatalf("after compaction: %v", got)
+	}
+}
+
+func TestTwoProcessesOnOneClusterReadEachOthersWrites(t *testing.T) {
+	ctx := context.Background()
+	cfg := testenv.StoreConfig()
+	cfg.Endpoints = st.ClientURLs() // a second etcdapi, against the first one's member
+	other, err := store.Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for i := range 20 {
+		id := fmt.Sprintf("dois-%02d", i)
+		if _, err := st.CreateUser(ctx, id, user(id, fmt.Sprintf("Processo Vizinho %02d", i))); err != nil {
+			t.Fatal(err)
+		}
+		if got := found(t, other, fmt.Sprintf("processo vizinho %02d", i)); len(got) != 1 {
+			t.Fatalf("the other process does not see %s at once: %v", id, got)
+		}
+		if err := other.DeleteUser(ctx, id, 0); err != nil {
+			t.Fatal(err)
+		}
+		if got := found(t, st, fmt.Sprintf("processo vizinho %02d", i)); len(got) != 0 {
+			t.Fatalf("the first process still sees deleted %s: %v", id, got)
+		}
+	}
+}
