@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -14,16 +15,17 @@ import (
 
 // userIndex is an in-memory copy of /users/ for search, kept the way Kubernetes'
 // informers keep theirs: list at a revision, watch from the next one, list
-// again when compaction breaks the watch. Folded names sit in one byte slice,
-// so a search is a handful of SIMD scans, not one comparison per user.
+// again when compaction breaks the watch. Folded names sit in one byte slice;
+// a trigram index narrows a search to the few names that can match.
 type userIndex struct {
 	mu      sync.RWMutex
-	rev     int64          // the revision the index reflects
-	byID    map[string]int // id -> slot
-	slots   []slot         // in order of start
-	names   []byte         // each slot's folded name, followed by a 0 byte
-	dead    int            // slots no longer live
-	changed chan struct{}  // closed and replaced whenever rev advances
+	rev     int64               // the revision the index reflects
+	byID    map[string]int      // id -> slot
+	slots   []slot              // in order of start
+	names   []byte              // each slot's folded name, followed by a 0 byte
+	grams   map[uint32][]uint32 // trigram of a folded name -> slots, ascending
+	dead    int                 // slots no longer live
+	changed chan struct{}       // closed and replaced whenever rev advances
 }
 
 type slot struct {
@@ -34,7 +36,7 @@ type slot struct {
 }
 
 func newUserIndex() *userIndex {
-	return &userIndex{byID: map[string]int{}, changed: make(chan struct{})}
+	return &userIndex{byID: map[string]int{}, grams: map[uint32][]uint32{}, changed: make(chan struct{})}
 }
 
 // put adds or replaces a user; the old slot dies and is reclaimed later.
@@ -47,10 +49,34 @@ func (x *userIndex) put(id string, doc []byte) {
 		Nome string `json:"nome"`
 	}
 	json.Unmarshal(doc, &u)
-	x.byID[id] = len(x.slots)
-	x.slots = append(x.slots, slot{id: id, doc: doc, start: len(x.names), live: true})
-	x.names = append(append(x.names, fold(u.Nome)...), 0)
+	x.add(slot{id: id, doc: doc, live: true}, []byte(fold(u.Nome)))
 	x.compactIfSparse()
+}
+
+// add appends a slot with its folded name and indexes the name's trigrams.
+func (x *userIndex) add(s slot, name []byte) {
+	n := uint32(len(x.slots))
+	x.byID[s.id] = int(n)
+	s.start = len(x.names)
+	x.slots = append(x.slots, s)
+	x.names = append(append(x.names, name...), 0)
+	for i := 0; i+3 <= len(name); i++ {
+		g := trigram(name[i:])
+		if l := x.grams[g]; len(l) == 0 || l[len(l)-1] != n {
+			x.grams[g] = append(l, n)
+		}
+	}
+}
+
+func trigram(b []byte) uint32 { return uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2]) }
+
+// name is slot n's folded name.
+func (x *userIndex) name(n int) []byte {
+	end := len(x.names)
+	if n+1 < len(x.slots) {
+		end = x.slots[n+1].start
+	}
+	return x.names[x.slots[n].start : end-1]
 }
 
 func (x *userIndex) remove(id string) {
@@ -70,20 +96,20 @@ func (x *userIndex) compactIfSparse() {
 
 // compact drops dead slots once they outnumber the live ones.
 func (x *userIndex) compact() {
-	old, oldNames := x.slots, x.names
-	x.slots, x.names, x.dead = make([]slot, 0, len(x.byID)), make([]byte, 0, len(oldNames)/2), 0
-	for i, s := range old {
-		if !s.live {
-			continue
+	slots, names := x.slots, x.names
+	name := func(n int) []byte {
+		end := len(names)
+		if n+1 < len(slots) {
+			end = slots[n+1].start
 		}
-		end := len(oldNames)
-		if i+1 < len(old) {
-			end = old[i+1].start
+		return names[slots[n].start : end-1]
+	}
+	x.byID, x.grams = make(map[string]int, len(x.byID)), map[uint32][]uint32{}
+	x.slots, x.names, x.dead = make([]slot, 0, len(x.byID)), make([]byte, 0, len(names)/2), 0
+	for n, s := range slots {
+		if s.live {
+			x.add(s, name(n))
 		}
-		x.byID[s.id] = len(x.slots)
-		s.start = len(x.names)
-		x.slots = append(x.slots, s)
-		x.names = append(x.names, oldNames[old[i].start:end]...)
 	}
 }
 
@@ -98,11 +124,44 @@ func (x *userIndex) advance(rev int64) {
 
 // search returns the documents of live users whose folded name contains q, by id.
 func (x *userIndex) search(q string) [][]byte {
-	if q == "" || bytes.IndexByte([]byte(q), 0) >= 0 {
+	needle := []byte(q)
+	if len(needle) == 0 || bytes.IndexByte(needle, 0) >= 0 {
 		return [][]byte{}
 	}
-	needle := []byte(q)
 	x.mu.RLock()
+	var hits []slot
+	if len(needle) < 3 {
+		hits = x.scan(needle)
+	} else {
+		// Only names holding the needle's rarest trigram can match.
+		var rarest []uint32
+		for i := 0; i+3 <= len(needle); i++ {
+			l, ok := x.grams[trigram(needle[i:])]
+			if !ok {
+				rarest = nil
+				break
+			}
+			if rarest == nil || len(l) < len(rarest) {
+				rarest = l
+			}
+		}
+		for _, n := range rarest {
+			if x.slots[n].live && bytes.Contains(x.name(int(n)), needle) {
+				hits = append(hits, x.slots[n])
+			}
+		}
+	}
+	x.mu.RUnlock()
+	sort.Slice(hits, func(i, j int) bool { return hits[i].id < hits[j].id })
+	docs := make([][]byte, len(hits))
+	for i, h := range hits {
+		docs[i] = h.doc
+	}
+	return docs
+}
+
+// scan finds a needle too short for trigrams by scanning every name.
+func (x *userIndex) scan(needle []byte) []slot {
 	var hits []slot
 	for p := 0; p < len(x.names); {
 		i := bytes.Index(x.names[p:], needle)
@@ -119,13 +178,7 @@ func (x *userIndex) search(q string) [][]byte {
 			p = x.slots[n+1].start
 		}
 	}
-	x.mu.RUnlock()
-	sort.Slice(hits, func(i, j int) bool { return hits[i].id < hits[j].id })
-	docs := make([][]byte, len(hits))
-	for i, h := range hits {
-		docs[i] = h.doc
-	}
-	return docs
+	return hits
 }
 
 var indexStream = metadata.Pairs("etcdapi-index", "users")
@@ -169,9 +222,12 @@ func (s *Store) fillIndex(ctx context.Context) (int64, error) {
 			break
 		}
 	}
+	for g, l := range fresh.grams {
+		fresh.grams[g] = slices.Clip(append([]uint32(nil), l...)) // drop append's spare capacity
+	}
 	x := s.index
 	x.mu.Lock()
-	x.byID, x.slots, x.names, x.dead = fresh.byID, fresh.slots, fresh.names, 0
+	x.byID, x.slots, x.names, x.grams, x.dead = fresh.byID, fresh.slots, fresh.names, fresh.grams, 0
 	x.advance(rev)
 	x.mu.Unlock()
 	return rev, nil

@@ -1,0 +1,328 @@
+// Command bench measures etcdapi against etcd's own JSON gateway on the same
+// member, in one run, alternating the two: go run ./bench
+//
+// It builds etcdapi, starts it on a fresh ephemeral member, seeds users, then
+// for each scenario runs the API and its reference in turns for several
+// rounds, and prints medians of req/s, p50 and p99, and the API/gateway ratio.
+// The machine is shared and noisy: read the ratios, not the absolute numbers.
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	users    = flag.Int("users", 100000, "users to seed before searching and listing")
+	conns    = flag.Int("c", 32, "concurrent connections")
+	duration = flag.Duration("d", 3*time.Second, "length of one measured run")
+	rounds   = flag.Int("rounds", 3, "alternating rounds per scenario (medians are reported)")
+)
+
+func main() {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "etcdapi-bench-")
+	check(err)
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "etcdapi")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	check(build.Run())
+	st, _ := os.Stat(bin)
+	fmt.Printf("# etcdapi benchmark, %s, %d connections, %s runs, %d rounds\n\n", time.Now().Format("2006-01-02"), *conns, *duration, *rounds)
+	fmt.Printf("stripped binary: %.1f MB\n", float64(st.Size())/1e6)
+	fmt.Printf("ready to serve from a fresh data dir: median %s of 10\n", readyTime(bin, dir))
+
+	p := startAPI(bin, dir)
+	defer p.stop()
+	time.Sleep(2 * time.Second)
+	fmt.Printf("idle RSS: %.0f MB\n\n", float64(p.rss())/1e6)
+
+	ids := seed(p, 2000)
+	fmt.Println("| scenario | etcdapi req/s | p50 | p99 | reference | ref req/s | p50 | p99 | ratio |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	gw := p.client + "/v3/kv/"
+	compare("GET /usuarios/{id}", func(c *http.Client, i int) error {
+		return get(c, p.api+"/usuarios/"+ids[rand.IntN(len(ids))], 200)
+	}, "gateway POST /v3/kv/range", func(c *http.Client, i int) error {
+		return postJSON(c, gw+"range", fmt.Sprintf(`{"key":%q}`, b64("/users/"+ids[rand.IntN(len(ids))])), 200)
+	})
+	var n atomic.Int64
+	compare("POST /usuarios", func(c *http.Client, i int) error {
+		return postJSON(c, p.api+"/usuarios", fmt.Sprintf(`{"nome":"Carga %d","email":"carga%d@email.com","idade":30}`, n.Add(1), n.Load()), 201)
+	}, "gateway POST /v3/kv/put", func(c *http.Client, i int) error {
+		k := n.Add(1)
+		return postJSON(c, gw+"put", fmt.Sprintf(`{"key":%q,"value":%q}`, b64(fmt.Sprintf("/bench/%d", k)), b64(fmt.Sprintf(`{"nome":"Carga %d","idade":30}`, k))), 200)
+	})
+	compare("PUT /config/{k}", func(c *http.Client, i int) error {
+		return do(c, "PUT", fmt.Sprintf("%s/config/k%d", p.api, i%100), `{"valor":{"limite":100}}`, 200)
+	}, "gateway POST /v3/kv/put", func(c *http.Client, i int) error {
+		return postJSON(c, gw+"put", fmt.Sprintf(`{"key":%q,"value":%q}`, b64(fmt.Sprintf("/config/app/k%d", i%100)), b64(`{"limite":100}`)), 200)
+	})
+	compare("POST+DELETE /lock/{r}", func(c *http.Client, i int) error {
+		resp, err := c.Post(fmt.Sprintf("%s/lock/r%d-%d", p.api, i, rand.IntN(1<<30)), "application/json", strings.NewReader(`{"holder":"bench","ttl":30}`))
+		if err != nil {
+			return err
+		}
+		var l struct{ Token int64 }
+		json.NewDecoder(resp.Body).Decode(&l)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("lock: %d", resp.StatusCode)
+		}
+		return do(c, "DELETE", fmt.Sprintf("%s/lock/%s?token=%d", p.api, strings.TrimPrefix(resp.Request.URL.Path, "/lock/"), l.Token), "", 200)
+	}, "", nil)
+
+	seeded := len(ids)
+	ids = append(ids, seed(p, *users-seeded)...)
+	fmt.Printf("\nWith %d users:\n\n", len(ids))
+	fmt.Println("| scenario | etcdapi req/s | p50 | p99 |")
+	fmt.Println("|---|---|---|---|")
+	r := median(*rounds, func() result {
+		return load(*duration, *conns, func(c *http.Client, i int) error {
+			return get(c, fmt.Sprintf("%s/usuarios/buscar?nome=seed%%20%05d", p.api, rand.IntN(len(ids))), 200)
+		})
+	})
+	fmt.Printf("| GET /usuarios/buscar?nome= (≈1 match in %d) | %.0f | %s | %s |\n", len(ids), r.rps, r.p50, r.p99)
+	r = median(*rounds, func() result {
+		return load(*duration, 4, func(c *http.Client, i int) error { return get(c, p.api+"/usuarios", 200) })
+	})
+	fmt.Printf("| GET /usuarios (all %d, 4 connections) | %.1f | %s | %s |\n", len(ids), r.rps, r.p50, r.p99)
+	firstByte, growth := listOnce(p)
+	fmt.Printf("\nGET /usuarios with %d users: first byte after %s, RSS growth while streaming %.1f MB\n", len(ids), firstByte, float64(growth)/1e6)
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type proc struct {
+	cmd         *exec.Cmd
+	api, client string
+}
+
+func freePort() int {
+	for {
+		p := 20000 + rand.IntN(12000)
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			ln.Close()
+			return p
+		}
+	}
+}
+
+func startAPI(bin, dir string) *proc {
+	api, client := freePort(), freePort()
+	cmd := exec.Command(bin)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "ETCD_EPHEMERAL=true", "LOG_LEVEL=warn", fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", api),
+		fmt.Sprintf("ETCD_LISTEN_CLIENT_URLS=http://127.0.0.1:%d", client), fmt.Sprintf("ETCD_LISTEN_PEER_URLS=http://127.0.0.1:%d", freePort()))
+	cmd.Stderr = os.Stderr
+	check(cmd.Start())
+	p := &proc{cmd: cmd, api: fmt.Sprintf("http://127.0.0.1:%d", api), client: fmt.Sprintf("http://127.0.0.1:%d", client)}
+	for get(http.DefaultClient, p.api+"/readyz", 200) != nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return p
+}
+
+func (p *proc) stop() { p.cmd.Process.Signal(os.Interrupt); p.cmd.Wait() }
+
+// rss is the process's resident memory, from /proc.
+func (p *proc) rss() int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func readyTime(bin, dir string) time.Duration {
+	var ts []time.Duration
+	for range 10 {
+		began := time.Now()
+		p := startAPI(bin, dir)
+		ts = append(ts, time.Since(began))
+		p.stop()
+	}
+	slices.Sort(ts)
+	return ts[len(ts)/2].Round(time.Millisecond)
+}
+
+// seed creates n users named "Seed NNNNN" and returns their ids.
+func seed(p *proc, n int) []string {
+	var mu sync.Mutex
+	ids := make([]string, 0, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range *conns {
+		wg.Go(func() {
+			c := &http.Client{}
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				resp, err := c.Post(p.api+"/usuarios", "application/json", strings.NewReader(fmt.Sprintf(`{"nome":"Seed %05d","cidade":"São Paulo","idade":%d}`, rand.IntN(1<<30)%100000, i%100)))
+				check(err)
+				var u struct{ ID string }
+				json.NewDecoder(resp.Body).Decode(&u)
+				resp.Body.Close()
+				mu.Lock()
+				ids = append(ids, u.ID)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return ids
+}
+
+type result struct {
+	rps      float64
+	p50, p99 time.Duration
+	errors   int64
+}
+
+// load runs do from conns goroutines, each with its own keep-alive connection, for d.
+func load(d time.Duration, conns int, do func(c *http.Client, i int) error) result {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var errs atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for w := range conns {
+		wg.Go(func() {
+			c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			var mine []time.Duration
+			for i := w; time.Now().Before(deadline); i += conns {
+				began := time.Now()
+				if err := do(c, i); err != nil {
+					errs.Add(1)
+					continue
+				}
+				mine = append(mine, time.Since(began))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	if len(lat) == 0 {
+		return result{errors: errs.Load()}
+	}
+	return result{rps: float64(len(lat)) / d.Seconds(), p50: lat[len(lat)/2].Round(10 * time.Microsecond), p99: lat[len(lat)*99/100].Round(10 * time.Microsecond), errors: errs.Load()}
+}
+
+func median(n int, run func() result) result {
+	rs := make([]result, n)
+	for i := range rs {
+		rs[i] = run()
+	}
+	slices.SortFunc(rs, func(a, b result) int { return int(a.rps - b.rps) })
+	return rs[n/2]
+}
+
+// compare alternates the API and its reference for the rounds, then prints medians and the ratio.
+func compare(name string, api func(*http.Client, int) error, refName string, ref func(*http.Client, int) error) {
+	var a, b []result
+	for range *rounds {
+		a = append(a, load(*duration, *conns, api))
+		if ref != nil {
+			b = append(b, load(*duration, *conns, ref))
+		}
+	}
+	pick := func(rs []result) result {
+		slices.SortFunc(rs, func(x, y result) int { return int(x.rps - y.rps) })
+		return rs[len(rs)/2]
+	}
+	ma := pick(a)
+	if ref == nil {
+		fmt.Printf("| %s | %.0f | %s | %s | | | | | |\n", name, ma.rps, ma.p50, ma.p99)
+		return
+	}
+	mb := pick(b)
+	fmt.Printf("| %s | %.0f | %s | %s | %s | %.0f | %s | %s | %.2f |\n", name, ma.rps, ma.p50, ma.p99, refName, mb.rps, mb.p50, mb.p99, ma.rps/mb.rps)
+}
+
+func get(c *http.Client, url string, want int) error { return do(c, "GET", url, "", want) }
+
+func postJSON(c *http.Client, url, body string, want int) error { return do(c, "POST", url, body, want) }
+
+func do(c *http.Client, method, url, body string, want int) error {
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url, r)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %d", method, url, resp.StatusCode)
+	}
+	return nil
+}
+
+// listOnce streams the whole listing once, timing its first byte and sampling the RSS.
+func listOnce(p *proc) (time.Duration, int64) {
+	before := p.rss()
+	var peak atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+				if r := p.rss(); r > peak.Load() {
+					peak.Store(r)
+				}
+			}
+		}
+	}()
+	began := time.Now()
+	resp, err := http.Get(p.api + "/usuarios")
+	check(err)
+	var one [1]byte
+	resp.Body.Read(one[:])
+	firstByte := time.Since(began)
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	close(done)
+	_ = bytes.MinRead
+	_ = n
+	return firstByte.Round(100 * time.Microsecond), max(0, peak.Load()-before)
+}

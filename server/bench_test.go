@@ -1,0 +1,41 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+)
+
+// BenchmarkNewUser is the hot path of POST /usuarios without etcd: decode the
+// body, validate it, and encode the document to store.
+func BenchmarkNewUser(b *testing.B) {
+	body := []byte(`{"nome":"Maria Santos","email":"maria@email.com","idade":28,"cidade":"São Paulo"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(body, &fields); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := newUser(fields, "2bb66acb-3a15-45f0-84af-83135fa87ca9", ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWriteArray encodes a page of 500 stored users as a JSON array.
+func BenchmarkWriteArray(b *testing.B) {
+	docs := make([][]byte, 500)
+	for i := range docs {
+		docs[i] = fmt.Appendf(nil, `{"_id":"%036d","nome":"Usuário %d","idade":30,"criado_em":"2026-11-27T13:46:46.744693368Z"}`, i, i)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(w)
+		writeArray(c, 200, docs)
+	}
+}
