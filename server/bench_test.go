@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -38,4 +39,21 @@ func BenchmarkWriteArray(b *testing.B) {
 		c, _ := gin.CreateTestContext(w)
 		writeArray(c, 200, docs)
 	}
+}
+
+// BenchmarkCreateUser is POST /usuarios through the handler, on the real member, from many goroutines.
+var benchUsers atomic.Int64
+
+func BenchmarkCreateUser(b *testing.B) {
+	b.SetParallelism(16)
+	n := &benchUsers
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			w := call(b, api, "POST", "/usuarios", fmt.Sprintf(`{"nome":"Carga %d","email":"bench%d@email.com","idade":30}`, i, i))
+			if w.Code != 201 {
+				b.Fatal(w.Code)
+			}
+		}
+	})
 }
