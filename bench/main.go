@@ -273,7 +273,9 @@ func compare(name string, api func(*http.Client, int) error, refName string, ref
 
 func get(c *http.Client, url string, want int) error { return do(c, "GET", url, "", want) }
 
-func postJSON(c *http.Client, url, body string, want int) error { return do(c, "POST", url, body, want) }
+func postJSON(c *http.Client, url, body string, want int) error {
+	return do(c, "POST", url, body, want)
+}
 
 func do(c *http.Client, method, url, body string, want int) error {
 	var r io.Reader

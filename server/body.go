@@ -29,8 +29,13 @@ func readObject(c *gin.Context) (map[string]json.RawMessage, error) {
 	if !json.Valid(body) {
 		return nil, badRequest("JSON inválido")
 	}
+	if body[0] != '{' {
+		return nil, badRequest("O corpo deve ser um objeto JSON")
+	}
+	var compact bytes.Buffer
+	json.Compact(&compact, body) // values are stored as sent, minus the whitespace
 	var obj map[string]json.RawMessage
-	if body[0] != '{' || json.Unmarshal(body, &obj) != nil {
+	if err := json.Unmarshal(compact.Bytes(), &obj); err != nil {
 		return nil, badRequest("O corpo deve ser um objeto JSON")
 	}
 	return obj, nil

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -29,15 +27,13 @@ func (s *server) putConfig(c *gin.Context) {
 		s.fail(c, &apiError{status: http.StatusBadRequest, msg: "Campo valor obrigatório", campos: map[string]string{"valor": "obrigatório (qualquer valor JSON, inclusive null)"}})
 		return
 	}
-	var compact bytes.Buffer
-	json.Compact(&compact, v)
 	key := c.Param("chave")
-	rev, err := s.store.PutConfig(c.Request.Context(), key, compact.Bytes())
+	rev, err := s.store.PutConfig(c.Request.Context(), key, v)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"mensagem": "Configuração atualizada", "chave": key, "valor": json.RawMessage(compact.Bytes()), "revisao": rev})
+	c.JSON(http.StatusOK, gin.H{"mensagem": "Configuração atualizada", "chave": key, "valor": v, "revisao": rev})
 }
 
 func (s *server) listConfig(c *gin.Context) {

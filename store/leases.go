@@ -5,9 +5,26 @@ import (
 	"errors"
 	"sync"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
+
+// leasedKeys reads the keys under prefix with the seconds left on each one's lease.
+func (s *Store) leasedKeys(ctx context.Context, prefix string) ([]*mvccpb.KeyValue, []int64, error) {
+	gctx, cancel := s.op(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(gctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, nil, wrap(err)
+	}
+	leases := make([]clientv3.LeaseID, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		leases[i] = clientv3.LeaseID(kv.Lease)
+	}
+	left, err := s.ttlsLeft(ctx, leases)
+	return resp.Kvs, left, err
+}
 
 // ttlsLeft asks etcd for the seconds left on each lease, all at once: listing
 // N instances costs one round trip of wall time, not N. Expired leases get -1.

@@ -174,22 +174,12 @@ func (s *Store) GetLock(ctx context.Context, resource string) (Lock, error) {
 
 // Locks lists every held lock.
 func (s *Store) Locks(ctx context.Context) ([]Lock, error) {
-	gctx, cancel := s.op(ctx)
-	defer cancel()
-	resp, err := s.cli.Get(gctx, locksPrefix, clientv3.WithPrefix())
-	if err != nil {
-		return nil, wrap(err)
-	}
-	leases := make([]clientv3.LeaseID, len(resp.Kvs))
-	for i, kv := range resp.Kvs {
-		leases[i] = clientv3.LeaseID(kv.Lease)
-	}
-	left, err := s.ttlsLeft(ctx, leases)
+	kvs, left, err := s.leasedKeys(ctx, locksPrefix)
 	if err != nil {
 		return nil, err
 	}
 	held := []Lock{}
-	for i, kv := range resp.Kvs {
+	for i, kv := range kvs {
 		if left[i] >= 0 {
 			l := lockOf(strings.TrimPrefix(string(kv.Key), locksPrefix), kv)
 			l.TTLLeft = left[i]

@@ -49,22 +49,12 @@ func (s *Store) RegisterInstance(ctx context.Context, service string, inst Insta
 
 // Instances lists a service's live instances.
 func (s *Store) Instances(ctx context.Context, service string) ([]LiveInstance, error) {
-	gctx, cancel := s.op(ctx)
-	defer cancel()
-	resp, err := s.cli.Get(gctx, servicesPrefix+service+"/", clientv3.WithPrefix())
-	if err != nil {
-		return nil, wrap(err)
-	}
-	leases := make([]clientv3.LeaseID, len(resp.Kvs))
-	for i, kv := range resp.Kvs {
-		leases[i] = clientv3.LeaseID(kv.Lease)
-	}
-	left, err := s.ttlsLeft(ctx, leases)
+	kvs, left, err := s.leasedKeys(ctx, servicesPrefix+service+"/")
 	if err != nil {
 		return nil, err
 	}
 	live := []LiveInstance{}
-	for i, kv := range resp.Kvs {
+	for i, kv := range kvs {
 		var inst LiveInstance
 		if left[i] < 0 || json.Unmarshal(kv.Value, &inst.Instance) != nil {
 			continue // expired a moment ago, or not written by us

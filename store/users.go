@@ -33,18 +33,24 @@ func (s *Store) CreateUser(ctx context.Context, id string, doc []byte) (int64, e
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	key := UserKey(id)
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}
-	ops := []clientv3.Op{clientv3.OpPut(key, string(doc))}
-	if email := emailOf(doc); email != "" {
-		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(emailKey(email)), "=", 0))
-		ops = append(ops, clientv3.OpPut(emailKey(email), id))
+	email := emailOf(doc)
+	if email == "" {
+		// ids are random (UUIDv4): without an email there is nothing to collide.
+		resp, err := s.cli.Put(ctx, key, string(doc))
+		if err != nil {
+			return 0, wrap(err)
+		}
+		return resp.Header.Revision, nil
 	}
-	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(emailKey(email)), "=", 0)).
+		Then(clientv3.OpPut(key, string(doc)), clientv3.OpPut(emailKey(email), id)).
+		Commit()
 	if err != nil {
 		return 0, wrap(err)
 	}
 	if !resp.Succeeded {
-		return 0, ErrEmailTaken // ids are random: only the email can collide
+		return 0, ErrEmailTaken
 	}
 	return resp.Header.Revision, nil
 }
