@@ -21,7 +21,7 @@ func (s *server) index(c *gin.Context) {
 			"servicos": []string{"POST /servicos/registrar", "GET /servicos", "GET /servicos/{nome}", "POST /servicos/{nome}/{id}/heartbeat", "DELETE /servicos/{nome}/{id}"},
 			"locks":    []string{"GET /lock", "POST /lock/{recurso}", "GET /lock/{recurso}", "DELETE /lock/{recurso}", "POST /lock/{recurso}/renovar"},
 			"eventos":  []string{"GET /eventos?prefixo=/config/app/"},
-			"operacao": []string{"GET /healthz", "GET /readyz", "GET /cluster", "GET /ui/"},
+			"operacao": []string{"GET /healthz", "GET /readyz", "GET /cluster", "GET /cluster/snapshot", "POST /cluster/manutencao", "GET /metrics", "GET /openapi.json", "GET /ui/"},
 		},
 	})
 }

@@ -4,8 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"maps"
-	"slices"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -206,9 +206,6 @@ func (s *server) searchUsers(c *gin.Context) {
 	writeArray(c, http.StatusOK, docs)
 }
 
-// listPage is how many users the full listing reads from etcd at a time.
-const listPage = 500
-
 // listUsers answers every user, or with ?limite=N one page and a Link to the next.
 func (s *server) listUsers(c *gin.Context) {
 	limite, cursor := c.Query("limite"), c.Query("cursor")
@@ -242,38 +239,38 @@ func (s *server) listUsers(c *gin.Context) {
 }
 
 // streamUsers writes the whole listing as one array, page by page, all read at
-// the first page's revision: memory stays flat however many users there are.
+// one revision: memory stays flat however many users there are. The status is
+// sent with the first page, so an etcd failure before it is still a 503.
 func (s *server) streamUsers(c *gin.Context) {
-	ctx := c.Request.Context()
-	page, err := s.store.ListUsers(ctx, 0, "", listPage)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.Header("Content-Type", jsonType)
-	c.Status(http.StatusOK)
 	w := c.Writer
-	w.WriteString("[")
-	first := true
-	for {
-		for _, d := range page.Docs {
-			if !first {
+	started := false
+	err := s.store.EachUserPage(c.Request.Context(), func(docs [][]byte) error {
+		for _, d := range docs {
+			if !started {
+				c.Header("Content-Type", jsonType)
+				c.Status(http.StatusOK)
+				w.WriteString("[")
+				started = true
+			} else {
 				w.WriteString(",")
 			}
-			first = false
 			w.Write(d)
 		}
-		if !page.More {
-			break
-		}
 		w.Flush()
-		if page, err = s.store.ListUsers(ctx, page.Revision, page.LastID, listPage); err != nil {
-			// Too late for a status code: cut the connection so the client sees a broken array.
-			s.log.Error("listing users", "request_id", c.GetString(requestIDKey), "err", err)
-			panic(http.ErrAbortHandler)
-		}
+		return nil
+	})
+	switch {
+	case err != nil && !started:
+		s.fail(c, err)
+	case err != nil:
+		// Too late for a status code: cut the connection so the client sees a broken array.
+		s.log.Error("listing users", "request_id", c.GetString(requestIDKey), "err", err)
+		panic(http.ErrAbortHandler)
+	case !started:
+		c.Data(http.StatusOK, jsonType, []byte("[]"))
+	default:
+		w.WriteString("]")
 	}
-	w.WriteString("]")
 }
 
 func makeCursor(rev int64, lastID string) string {

@@ -2,11 +2,14 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"etcdapi/internal/testenv"
 	"etcdapi/store"
@@ -117,5 +120,53 @@ func TestTwoProcessesOnOneClusterReadEachOthersWrites(t *testing.T) {
 		if got := found(t, st, fmt.Sprintf("processo vizinho %02d", i)); len(got) != 0 {
 			t.Fatalf("the first process still sees deleted %s: %v", id, got)
 		}
+	}
+}
+
+func TestEachUserPageReadsEveryUserOnceAtOneRevision(t *testing.T) {
+	ctx := context.Background()
+	// Enough users for the hex-prefix ranges to kick in, plus ids that are not UUIDs.
+	ids := []string{"!primeiro", "ZZZ-maiusculo", "zzz-ultimo", "9-meio", ":entre"}
+	for i := range 17000 {
+		ids = append(ids, fmt.Sprintf("%08x-0000-4000-8000-%012d", uint32(i)*2654435761, i))
+	}
+	for i := 0; i < len(ids); i += 100 {
+		ops := []clientv3.Op{}
+		for _, id := range ids[i:min(i+100, len(ids))] {
+			ops = append(ops, clientv3.OpPut("/users/"+id, string(user(id, "Paginado"))))
+		}
+		if _, err := st.Client().Txn(ctx).Then(ops...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found(t, st, "paginado") // the index has caught up: the ranges are sized from it
+	all, _ := st.Client().Get(ctx, "/users/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	seen := map[string]int{}
+	err := st.EachUserPage(ctx, func(docs [][]byte) error {
+		for _, d := range docs {
+			var u struct {
+				ID string `json:"_id"`
+			}
+			json.Unmarshal(d, &u)
+			seen[u.ID]++
+			if len(seen) == 10 {
+				st.Client().Put(ctx, "/users/depois-do-inicio", string(user("depois-do-inicio", "Tarde")))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(all.Kvs) {
+		t.Fatalf("%d users read, %d in etcd", len(seen), len(all.Kvs))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s read %d times", id, n)
+		}
+	}
+	if seen["depois-do-inicio"] != 0 {
+		t.Fatal("a user written after the listing began is in it")
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -191,4 +192,55 @@ func (s *Store) ListUsers(ctx context.Context, rev int64, after string, limit in
 		p.LastID = strings.TrimPrefix(string(resp.Kvs[n-1].Key), usersPrefix)
 	}
 	return p, nil
+}
+
+// EachUserPage reads every user at one revision and hands them to fn a page at
+// a time. etcd counts every key left in a range on each limited read, so
+// paging through one big range costs O(n²); the user ids are UUIDs, so the key
+// space is cut into hex-prefix ranges of about a thousand users each (sized
+// from the search index), and each range is paged on its own: O(n) in all.
+func (s *Store) EachUserPage(ctx context.Context, fn func(docs [][]byte) error) error {
+	s.index.mu.RLock()
+	n := len(s.index.byID)
+	s.index.mu.RUnlock()
+	depth := 0
+	for p := n / 1000; p >= 16 && depth < 3; p /= 16 {
+		depth++
+	}
+	var rev int64
+	parts := 1 << (4 * depth)
+	for i := range parts {
+		start, end := usersPrefix, clientv3.GetPrefixRangeEnd(usersPrefix)
+		if i > 0 {
+			start = usersPrefix + fmt.Sprintf("%0*x", depth, i)
+		}
+		if i+1 < parts {
+			end = usersPrefix + fmt.Sprintf("%0*x", depth, i+1)
+		}
+		for {
+			gctx, cancel := s.op(ctx)
+			resp, err := s.cli.Get(gctx, start, clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(1000))
+			cancel()
+			if err != nil {
+				return wrap(err)
+			}
+			if rev == 0 {
+				rev = resp.Header.Revision // every later read is at this one revision
+			}
+			if len(resp.Kvs) > 0 {
+				docs := make([][]byte, len(resp.Kvs))
+				for j, kv := range resp.Kvs {
+					docs[j] = kv.Value
+				}
+				if err := fn(docs); err != nil {
+					return err
+				}
+			}
+			if !resp.More {
+				break
+			}
+			start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		}
+	}
+	return nil
 }
