@@ -199,7 +199,11 @@ func printBanner(w io.Writer, cfg settings, st *store.Store, addr string) {
 	if dir := st.DataDir(); dir != "" {
 		fmt.Fprintf(w, "  data:  %s\n", dir)
 	}
-	fmt.Fprintf(w, "  API:   %s\n  UI:    %s/ui/\n  etcd:  %s\n", api, api, strings.Join(st.ClientURLs(), ","))
+	etcd := strings.Join(st.ClientURLs(), ",")
+	if etcd == "" {
+		etcd = "off (ETCD_LISTEN_CLIENT_URLS=off)"
+	}
+	fmt.Fprintf(w, "  API:   %s\n  UI:    %s/ui/\n  etcd:  %s\n", api, api, etcd)
 }
 
 func goVersion() string {
