@@ -141,3 +141,34 @@ func TestAcknowledgedUsersSurviveSIGKILL(t *testing.T) {
 	}
 	t.Logf("%d acknowledged users, all found after 5 kills", len(acked))
 }
+
+func TestEtcdDebugLogLevelOpensNoProfilingEndpoint(t *testing.T) {
+	env := append(memberEnv(t.TempDir()), "ETCD_LOG_LEVEL=debug")
+	p := start(t, env).ready(t)
+	resp, err := http.Get(p.Client + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Fatal("ETCD_LOG_LEVEL=debug opened pprof on the member's client port")
+	}
+}
+
+func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
+	p := start(t, memberEnv(t.TempDir())).ready(t)
+	post(p.API+"/lock/ocupado", `{"holder":"dono","ttl":30}`)
+	answered := make(chan int, 1)
+	go func() {
+		code, _, _ := post(p.API+"/lock/ocupado", `{"holder":"paciente","aguardar":2}`)
+		answered <- code
+	}()
+	time.Sleep(500 * time.Millisecond) // the waiter is in flight
+	p.cmd.Process.Signal(os.Interrupt)
+	if code := <-answered; code != 409 {
+		t.Fatalf("the in-flight request got %d, want its answer (409 after waiting)", code)
+	}
+	if code := p.exit(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
