@@ -244,3 +244,19 @@ func TestLockMutualExclusion(t *testing.T) {
 		}
 	}
 }
+
+func TestWaiterLongerThanItsTTLStillGetsTheLock(t *testing.T) {
+	t.Parallel()
+	_, held := acquire(t, "espera-longa", `{"holder":"lento","ttl":30}`)
+	go func() {
+		time.Sleep(7 * time.Second)
+		call(t, api, "DELETE", "/lock/espera-longa?token="+token(held), "")
+	}()
+	code, got := acquire(t, "espera-longa", `{"holder":"curto","ttl":5,"aguardar":15}`)
+	if code != 200 || got["holder"] != "curto" {
+		t.Fatalf("a waiter with TTL 5 after 7 s: %d %v", code, got)
+	}
+	if l := decode[obj](t, call(t, api, "GET", "/lock/espera-longa", "")); fmt.Sprint(l["ttl_restante"]) < "4" {
+		t.Fatalf("the lock starts with %v s left, want its whole TTL", l["ttl_restante"])
+	}
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 )
 
 const locksPrefix = "/locks/"
+
+var errLeaseGone = errors.New("lease expired")
 
 // Lock is a held lock. Token is the lock key's create revision: a fencing
 // token that strictly increases from one holder to the next.
@@ -49,8 +52,13 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 	deadline := time.Now().Add(wait)
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			// The lease was granted before the wait: its TTL starts at acquisition.
-			if _, err := s.renew(ctx, lease, ErrUnavailable); err != nil {
+			// The lease was granted before the wait: its TTL starts at acquisition,
+			// and a wait longer than the TTL needs a lease of its own.
+			_, err := s.renew(ctx, lease, errLeaseGone)
+			if errors.Is(err, errLeaseGone) {
+				lease, err = s.grant(ctx, ttl)
+			}
+			if err != nil {
 				s.revoke(lease)
 				return Lock{}, err
 			}
