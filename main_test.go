@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,10 +39,24 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// output collects a process's output; exec copies into it from another goroutine.
+type output struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *output) String() string { o.mu.Lock(); defer o.mu.Unlock(); return o.buf.String() }
+
 // proc is a running etcdapi process.
 type proc struct {
 	cmd    *exec.Cmd
-	out    *bytes.Buffer
+	out    *output
 	API    string
 	Client string
 	done   chan error
@@ -70,7 +85,7 @@ func envValue(env []string, key string) string {
 // start runs the binary with env (on top of a clean environment) and does not wait.
 func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{out: new(bytes.Buffer), done: make(chan error, 1)}
+	p := &proc{out: new(output), done: make(chan error, 1)}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	p.cmd.Dir = t.TempDir()
@@ -101,6 +116,18 @@ func (p *proc) exit(t testing.TB, d time.Duration) int {
 	case <-time.After(d):
 		t.Fatalf("still running after %s:\n%s", d, p.out)
 		return 0
+	}
+}
+
+// waitOutput waits until the process has printed want.
+func (p *proc) waitOutput(t testing.TB, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.out.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output lacks %q:\n%s", want, p.out)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -192,6 +219,7 @@ func TestSIGTERMShutsDownCleanlyAndQuietly(t *testing.T) {
 func TestEphemeralRemovesItsDataDirOnExit(t *testing.T) {
 	env := append(memberEnv(""), "ETCD_EPHEMERAL=true")
 	p := start(t, env).ready(t)
+	p.waitOutput(t, "data:")
 	dir := ""
 	for _, l := range strings.Split(p.out.String(), "\n") {
 		if d, ok := strings.CutPrefix(strings.TrimSpace(l), "data:"); ok {
