@@ -175,7 +175,7 @@ func usage(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	var cfg settings
 	for _, part := range []any{&cfg.Server, &cfg.Store, &cfg.Log} {
-		if err := envconfig.Usagef("", part, tw, "  {{range .}}{{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}"); err != nil {
+		if err := envconfig.Usagef("", part, tw, "{{range .}}  {{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}"); err != nil {
 			return err
 		}
 	}
