@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/metadata"
 )
@@ -203,24 +204,14 @@ func (s *Store) keepIndex(ctx context.Context) {
 // fillIndex lists every user at one revision into a fresh index.
 func (s *Store) fillIndex(ctx context.Context) (int64, error) {
 	fresh := newUserIndex()
-	var after string
-	var rev int64
-	for {
-		p, err := s.ListUsers(ctx, rev, after, 1000)
-		if err != nil {
-			return 0, err
+	rev, err := s.eachUser(ctx, func(kvs []*mvccpb.KeyValue) error {
+		for _, kv := range kvs {
+			fresh.put(string(kv.Key[len(usersPrefix):]), kv.Value)
 		}
-		for _, doc := range p.Docs {
-			var u struct {
-				ID string `json:"_id"`
-			}
-			json.Unmarshal(doc, &u)
-			fresh.put(u.ID, doc)
-		}
-		after, rev = p.LastID, p.Revision
-		if !p.More {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	for g, l := range fresh.grams {
 		fresh.grams[g] = slices.Clip(append([]uint32(nil), l...)) // drop append's spare capacity

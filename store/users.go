@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -194,20 +195,42 @@ func (s *Store) ListUsers(ctx context.Context, rev int64, after string, limit in
 	return p, nil
 }
 
-// EachUserPage reads every user at one revision and hands them to fn a page at
-// a time. etcd counts every key left in a range on each limited read, so
-// paging through one big range costs O(n²); the user ids are UUIDs, so the key
-// space is cut into hex-prefix ranges of about a thousand users each (sized
-// from the search index), and each range is paged on its own: O(n) in all.
+// EachUserPage reads every user at one revision and hands them to fn a page at a time.
 func (s *Store) EachUserPage(ctx context.Context, fn func(docs [][]byte) error) error {
+	_, err := s.eachUser(ctx, func(kvs []*mvccpb.KeyValue) error {
+		docs := make([][]byte, len(kvs))
+		for i, kv := range kvs {
+			docs[i] = kv.Value
+		}
+		return fn(docs)
+	})
+	return err
+}
+
+// eachUser reads /users/ at one revision, which it returns, a page at a time.
+// etcd counts every key left in a range on each limited read, so paging
+// through one big range costs O(n²); the user ids are UUIDs, so the key space
+// is cut into hex-prefix ranges of about a thousand users each, and each range
+// is paged on its own: O(n) in all. The number of users comes from the search
+// index once it is filled, or else from one count.
+func (s *Store) eachUser(ctx context.Context, fn func(kvs []*mvccpb.KeyValue) error) (int64, error) {
 	s.index.mu.RLock()
-	n := len(s.index.byID)
+	n, filled := int64(len(s.index.byID)), s.index.rev > 0
 	s.index.mu.RUnlock()
+	var rev int64
+	if !filled {
+		gctx, cancel := s.op(ctx)
+		resp, err := s.cli.Get(gctx, usersPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		cancel()
+		if err != nil {
+			return 0, wrap(err)
+		}
+		n, rev = resp.Count, resp.Header.Revision
+	}
 	depth := 0
 	for p := n / 1000; p >= 16 && depth < 3; p /= 16 {
 		depth++
 	}
-	var rev int64
 	parts := 1 << (4 * depth)
 	for i := range parts {
 		start, end := usersPrefix, clientv3.GetPrefixRangeEnd(usersPrefix)
@@ -222,18 +245,14 @@ func (s *Store) EachUserPage(ctx context.Context, fn func(docs [][]byte) error) 
 			resp, err := s.cli.Get(gctx, start, clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(1000))
 			cancel()
 			if err != nil {
-				return wrap(err)
+				return 0, wrap(err)
 			}
 			if rev == 0 {
 				rev = resp.Header.Revision // every later read is at this one revision
 			}
 			if len(resp.Kvs) > 0 {
-				docs := make([][]byte, len(resp.Kvs))
-				for j, kv := range resp.Kvs {
-					docs[j] = kv.Value
-				}
-				if err := fn(docs); err != nil {
-					return err
+				if err := fn(resp.Kvs); err != nil {
+					return 0, err
 				}
 			}
 			if !resp.More {
@@ -242,5 +261,5 @@ func (s *Store) EachUserPage(ctx context.Context, fn func(docs [][]byte) error) 
 			start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 		}
 	}
-	return nil
+	return rev, nil
 }
