@@ -121,11 +121,11 @@ func (m *member) client() *clientv3.Client { return v3client.New(m.etcd.Server) 
 // watchClient is a client for watches. The in-process client deadlocks when
 // watches are created and cancelled while events flow (its adapter's channels
 // are unbuffered where gRPC has flow-control windows), so watches go over the
-// member's own client URL, when it has one.
-func (m *member) watchClient(zl *zap.Logger) (clientv3.Watcher, error) {
+// member's own client URL, when it has one (nil: there is none).
+func (m *member) watchClient(zl *zap.Logger) (*clientv3.Client, error) {
 	urls := m.etcd.Config().AdvertiseClientUrls
 	if len(urls) == 0 {
-		return m.client().Watcher, nil
+		return nil, nil
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{urls[0].String()}, DialTimeout: 5 * time.Second, Logger: zl})
 	if err != nil {

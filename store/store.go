@@ -73,7 +73,7 @@ func (u URLs) String() string {
 // Store is etcdapi's data, kept in etcd.
 type Store struct {
 	cli     *clientv3.Client
-	watcher clientv3.Watcher // watches go over a network connection, see watchClient
+	watcher *clientv3.Client // the client for watches: cli, or a network one (see watchClient)
 	timeout time.Duration
 	member  *member // nil in external mode
 	index   *userIndex
@@ -98,6 +98,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		if s.watcher, err = s.member.watchClient(zl); err != nil {
 			s.Close()
 			return nil, err
+		}
+		if s.watcher == nil {
+			s.watcher = s.cli
 		}
 		s.startIndex()
 		return s, nil
@@ -126,7 +129,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		s.cli.Close()
 		return nil, fmt.Errorf("etcd cluster %s does not answer: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
-	s.watcher = s.cli.Watcher
+	s.watcher = s.cli
 	s.startIndex()
 	return s, nil
 }
@@ -136,7 +139,7 @@ func (s *Store) Close() error {
 	if s.stop != nil {
 		s.stop()
 	}
-	if s.watcher != nil && s.watcher != s.cli.Watcher {
+	if s.watcher != nil && s.watcher != s.cli {
 		s.watcher.Close()
 	}
 	err := s.cli.Close()
@@ -182,13 +185,16 @@ func (s *Store) Client() *clientv3.Client { return s.cli }
 // op bounds one call to etcd by REQUEST_TIMEOUT and refuses to wait on a member without a leader.
 func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
 	timeout := s.timeout
-	if s.member != nil && s.member.etcd.Server.Leader() == 0 {
+	if s.leaderless() {
 		// The in-process client ignores WithRequireLeader: answer 503 now, not after the timeout.
 		timeout = 0
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	return clientv3.WithRequireLeader(ctx), cancel
 }
+
+// leaderless tells that the embedded member knows it has no leader.
+func (s *Store) leaderless() bool { return s.member != nil && s.member.etcd.Server.Leader() == 0 }
 
 // startIndex fills the search index and keeps it current, in the background.
 func (s *Store) startIndex() {
@@ -199,7 +205,7 @@ func (s *Store) startIndex() {
 
 // Ready reports whether a linearizable read succeeds within a second.
 func (s *Store) Ready(ctx context.Context) error {
-	if s.member != nil && s.member.etcd.Server.Leader() == 0 {
+	if s.leaderless() {
 		return fmt.Errorf("%w: this member has no leader (quorum lost or election under way)", ErrUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
