@@ -41,6 +41,28 @@ func readObject(c *gin.Context) (map[string]json.RawMessage, error) {
 	return obj, nil
 }
 
+// readOptionalObject is readObject for routes whose body may be left out.
+func readOptionalObject(c *gin.Context) (map[string]json.RawMessage, error) {
+	if c.Request.ContentLength == 0 {
+		return map[string]json.RawMessage{}, nil
+	}
+	return readObject(c)
+}
+
+// readInto reads the body into dst and validates it (see bind); an optional
+// body may be left out.
+func readInto(c *gin.Context, dst any, problems map[string]string, optional bool) error {
+	read := readObject
+	if optional {
+		read = readOptionalObject
+	}
+	body, err := read(c)
+	if err != nil {
+		return err
+	}
+	return bind(body, dst, problems)
+}
+
 // etag is a revision as an HTTP entity tag.
 func etag(rev int64) string { return `"` + strconv.FormatInt(rev, 10) + `"` }
 

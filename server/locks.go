@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -29,22 +28,9 @@ var lockProblems = map[string]string{
 	"token":    "obrigatório: o token (inteiro positivo) recebido ao adquirir o lock",
 }
 
-// readOptionalObject is readObject for routes whose body may be left out.
-func readOptionalObject(c *gin.Context) (map[string]json.RawMessage, error) {
-	if c.Request.ContentLength == 0 {
-		return map[string]json.RawMessage{}, nil
-	}
-	return readObject(c)
-}
-
 func (s *server) acquireLock(c *gin.Context) {
-	body, err := readOptionalObject(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
 	var r lockRequest
-	if err := bind(body, &r, lockProblems); err != nil {
+	if err := readInto(c, &r, lockProblems, true); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -113,13 +99,8 @@ func (s *server) releaseLock(c *gin.Context) {
 }
 
 func (s *server) renewLock(c *gin.Context) {
-	body, err := readObject(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
 	var r tokenRequest
-	if err := bind(body, &r, lockProblems); err != nil {
+	if err := readInto(c, &r, lockProblems, false); err != nil {
 		s.fail(c, err)
 		return
 	}

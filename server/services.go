@@ -26,13 +26,8 @@ var registrationProblems = map[string]string{
 }
 
 func (s *server) registerInstance(c *gin.Context) {
-	body, err := readObject(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
 	var r registration
-	if err := bind(body, &r, registrationProblems); err != nil {
+	if err := readInto(c, &r, registrationProblems, false); err != nil {
 		s.fail(c, err)
 		return
 	}
