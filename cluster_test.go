@@ -35,7 +35,7 @@ func waitReady(t testing.TB, p *proc) {
 // leaderOf asks a member which member leads.
 func leaderOf(t testing.TB, p *proc) string {
 	t.Helper()
-	_, c := getJSON(t, p.API+"/cluster")
+	_, c := request[obj](t, "GET", p.API+"/cluster", "")
 	name, _ := c["lider"].(string)
 	return name
 }
@@ -119,7 +119,7 @@ func TestClusterSurvivesTheLeaderAndComesBackAfterQuorumLoss(t *testing.T) {
 	procs[leader] = start(t, envs[leader])
 	waitReady(t, procs[leader])
 	for _, id := range acked {
-		if code, _ := getJSON(t, procs[leader].API+"/usuarios/"+id); code != 200 {
+		if code, _ := request[obj](t, "GET", procs[leader].API+"/usuarios/"+id, ""); code != 200 {
 			t.Fatalf("acknowledged user %s: %d on the restarted member", id, code)
 		}
 	}
@@ -133,8 +133,8 @@ func TestClusterSurvivesTheLeaderAndComesBackAfterQuorumLoss(t *testing.T) {
 	last := procs[2]
 	for _, probe := range []func() int{
 		func() int { code, _, _ := post(last.API+"/usuarios", `{"nome":"sem quorum"}`); return code },
-		func() int { code, _ := getJSON(t, last.API+"/usuarios/"+acked[0]); return code },
-		func() int { code, _ := getJSON(t, last.API+"/readyz"); return code },
+		func() int { code, _ := request[obj](t, "GET", last.API+"/usuarios/"+acked[0], ""); return code },
+		func() int { code, _ := request[obj](t, "GET", last.API+"/readyz", ""); return code },
 	} {
 		began := time.Now()
 		if code := probe(); code != 503 {
@@ -168,7 +168,7 @@ func TestJoinGrowsAClusterFromOneNodeToThree(t *testing.T) {
 		waitReady(t, p)
 		nodes = append(nodes, p)
 	}
-	_, c := getJSON(t, first.API+"/cluster")
+	_, c := request[obj](t, "GET", first.API+"/cluster", "")
 	if members, _ := c["membros"].([]any); len(members) != 3 {
 		t.Fatalf("cluster after two joins: %v", c)
 	}
@@ -176,7 +176,7 @@ func TestJoinGrowsAClusterFromOneNodeToThree(t *testing.T) {
 	if code != 201 || err != nil {
 		t.Fatalf("write through the newest node: %d %v", code, err)
 	}
-	if code, u := getJSON(t, first.API+"/usuarios/"+id); code != 200 || u["nome"] != "pelo mais novo" {
+	if code, u := request[obj](t, "GET", first.API+"/usuarios/"+id, ""); code != 200 || u["nome"] != "pelo mais novo" {
 		t.Fatalf("read through the first node: %d %v", code, u)
 	}
 	// A joined member restarts on its data dir without joining again.

@@ -17,7 +17,7 @@ func TestExternalModeServesTheAPIFromARealEtcd(t *testing.T) {
 	env := []string{"HTTP_ADDR=127.0.0.1:" + itoa(testenv.FreePort()), "ETCD_ENDPOINTS=" + members[0].ClientURL, "LOG_LEVEL=warn"}
 	p := start(t, env).ready(t)
 	p.waitOutput(t, "external etcd cluster")
-	code, created := postJSON(t, p.API+"/usuarios", `{"nome":"Externa","email":"externa@email.com"}`)
+	code, created := request[obj](t, "POST", p.API+"/usuarios", `{"nome":"Externa","email":"externa@email.com"}`)
 	if code != 201 {
 		t.Fatalf("create: %d %v", code, created)
 	}
@@ -30,13 +30,13 @@ func TestExternalModeServesTheAPIFromARealEtcd(t *testing.T) {
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("user not in the external etcd: %v %v", resp, err)
 	}
-	if code, got := getJSON(t, p.API+"/usuarios/"+created["id"].(string)); code != 200 || got["nome"] != "Externa" {
+	if code, got := request[obj](t, "GET", p.API+"/usuarios/"+created["id"].(string), ""); code != 200 || got["nome"] != "Externa" {
 		t.Fatalf("get: %d %v", code, got)
 	}
 	// Configuration history works against etcd 3.4 too.
-	putJSON(t, p.API+"/config/ext", `{"valor":1}`)
-	putJSON(t, p.API+"/config/ext", `{"valor":2}`)
-	if code, h := getArray(t, p.API+"/config/ext/historico"); code != 200 || len(h) != 2 {
+	request[obj](t, "PUT", p.API+"/config/ext", `{"valor":1}`)
+	request[obj](t, "PUT", p.API+"/config/ext", `{"valor":2}`)
+	if code, h := request[[]any](t, "GET", p.API+"/config/ext/historico", ""); code != 200 || len(h) != 2 {
 		t.Fatalf("history: %d %v", code, h)
 	}
 }
@@ -65,7 +65,7 @@ func TestExternalClusterSurvivesAMemberAnswers503WhenAllAreDownAndRecovers(t *te
 	p := start(t, externalEnv(members[0].ClientURL, members[1].ClientURL, members[2].ClientURL)).ready(t)
 	write := func() int { code, _, _ := post(p.API+"/usuarios", `{"nome":"externo"}`); return code }
 	eventually(t, "first write", 10*time.Second, func() bool { return write() == 201 })
-	if _, c := getJSON(t, p.API+"/cluster"); c["modo"] != "externo" || len(c["membros"].([]any)) != 3 {
+	if _, c := request[obj](t, "GET", p.API+"/cluster", ""); c["modo"] != "externo" || len(c["membros"].([]any)) != 3 {
 		t.Fatalf("/cluster: %v", c)
 	}
 
@@ -86,7 +86,7 @@ func TestExternalClusterSurvivesAMemberAnswers503WhenAllAreDownAndRecovers(t *te
 	if d := time.Since(began); d > 3*time.Second {
 		t.Fatalf("all members down: 503 after %s (REQUEST_TIMEOUT is 2s)", d)
 	}
-	if code, _ := getJSON(t, p.API+"/readyz"); code != 503 {
+	if code, _ := request[obj](t, "GET", p.API+"/readyz", ""); code != 503 {
 		t.Fatalf("readyz with all members down: %d", code)
 	}
 

@@ -137,30 +137,6 @@ func (p *proc) ready(t testing.TB) *proc {
 	return p
 }
 
-func postJSON(t testing.TB, url, body string) (int, map[string]any) {
-	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var v map[string]any
-	json.NewDecoder(resp.Body).Decode(&v)
-	return resp.StatusCode, v
-}
-
-func getJSON(t testing.TB, url string) (int, map[string]any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var v map[string]any
-	json.NewDecoder(resp.Body).Decode(&v)
-	return resp.StatusCode, v
-}
-
 func TestRunKeepsUsersAcrossARestartOnTheSameDataDir(t *testing.T) {
 	env := memberEnv(t.TempDir())
 	for _, kv := range env {
@@ -177,7 +153,7 @@ func TestRunKeepsUsersAcrossARestartOnTheSameDataDir(t *testing.T) {
 	}
 
 	stop, done := serve()
-	code, created := postJSON(t, api+"/usuarios", `{"nome":"Persistente","email":"p@email.com"}`)
+	code, created := request[obj](t, "POST", api+"/usuarios", `{"nome":"Persistente","email":"p@email.com"}`)
 	if code != 201 {
 		t.Fatalf("create: %d %v", code, created)
 	}
@@ -199,7 +175,7 @@ func TestRunKeepsUsersAcrossARestartOnTheSameDataDir(t *testing.T) {
 
 	stop, done = serve()
 	defer func() { stop(); <-done }()
-	if code, got := getJSON(t, api+"/usuarios/"+id); code != 200 || got["nome"] != "Persistente" {
+	if code, got := request[obj](t, "GET", api+"/usuarios/"+id, ""); code != 200 || got["nome"] != "Persistente" {
 		t.Fatalf("after restart: %d %v", code, got)
 	}
 }
@@ -274,7 +250,7 @@ func TestFailsFastWithOneClearLine(t *testing.T) {
 			t.Logf("exited in %s: %s", time.Since(began).Round(time.Millisecond), strings.TrimSpace(p.out.String()))
 		})
 	}
-	if code, _ := getJSON(t, running.API+"/healthz"); code != 200 {
+	if code, _ := request[obj](t, "GET", running.API+"/healthz", ""); code != 200 {
 		t.Fatal("the running process was disturbed")
 	}
 }
@@ -330,30 +306,25 @@ func TestDotEnvIsReadAndTheEnvironmentWins(t *testing.T) {
 
 func itoa(n int) string { return fmt.Sprint(n) }
 
-func putJSON(t testing.TB, url, body string) int {
+var interrupt = os.Interrupt
+
+func decodeInto(resp *http.Response, v any) { json.NewDecoder(resp.Body).Decode(v) }
+
+type obj = map[string]any
+
+// request sends body as JSON ("" for none) and decodes the answer into a T.
+func request[T any](t testing.TB, method, url, body string) (int, T) {
 	t.Helper()
-	req, _ := http.NewRequest("PUT", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	var v T
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-func getArray(t testing.TB, url string) (int, []any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer resp.Body.Close()
-	var v []any
 	json.NewDecoder(resp.Body).Decode(&v)
 	return resp.StatusCode, v
 }
-
-var interrupt = os.Interrupt
-
-func decodeInto(resp *http.Response, v any) { json.NewDecoder(resp.Body).Decode(v) }

@@ -40,7 +40,7 @@ func TestExposedWithoutProtectionWarnsAtStart(t *testing.T) {
 
 func listIDs(t testing.TB, api string) []string {
 	t.Helper()
-	code, users := getArray(t, api+"/usuarios")
+	code, users := request[[]any](t, "GET", api+"/usuarios", "")
 	if code != 200 {
 		t.Fatalf("list: %d", code)
 	}
