@@ -106,3 +106,18 @@ func TestQuotaReachedAnswers507AndMaintenanceBringsWritesBack(t *testing.T) {
 	expect(t, call(t, h, "POST", "/usuarios", `{"nome":"de volta"}`), 201)
 	_ = context.Background
 }
+
+func TestIndexListsRoutesAndSendsBrowsersToTheDashboard(t *testing.T) {
+	w := call(t, api, "GET", "/", "")
+	expect(t, w, 200)
+	if !strings.Contains(w.Body.String(), "POST /usuarios") || !strings.Contains(w.Body.String(), "GET /eventos") {
+		t.Fatalf("index: %s", w.Body)
+	}
+	w = call(t, api, "GET", "/", "", "Accept", "text/html,application/xhtml+xml")
+	if w.Code != http.StatusFound || w.Header().Get("Location") != "/ui/" {
+		t.Fatalf("browser: %d %v", w.Code, w.Header())
+	}
+	if w := call(t, api, "GET", "/ui/", ""); w.Code != 200 || !strings.Contains(w.Body.String(), "<title>etcdapi") {
+		t.Fatalf("/ui/: %d", w.Code)
+	}
+}
