@@ -55,7 +55,7 @@ func call(t testing.TB, h http.Handler, method, path, body string, header ...str
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
-	checkAgainstOpenAPI(t, req, w)
+	checkAgainstOpenAPI(t, req, body, w)
 	return w
 }
 
