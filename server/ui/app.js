@@ -59,7 +59,7 @@ async function loadCluster() {
         el("td", {}, el("strong", { textContent: m.nome }), m.lider ? el("span", { className: "leader", textContent: " ★ líder" }) : "", el("br"), el("code", { className: "id", textContent: m.id })),
         el("td", { className: "estado " + state, textContent: state === "inacessivel" ? "inacessível" : state }),
         el("td", { className: "rev" + (behind ? " behind" : ""), textContent: m.revisao ?? "—", title: behind ? "alcançando os outros membros" : "" }),
-        el("td", { textContent: m.termo_raft ?? "—" }), el("td", { textContent: m.indice_raft ?? "—" }), el("td", { textContent: kib(m.tamanho_db) }), actions);
+        el("td", { textContent: m.termo_raft ?? "—" }), el("td", { textContent: m.indice_raft ?? "—" }), el("td", { className: "db", textContent: kib(m.tamanho_db) }), actions);
     }));
     window.dispatchEvent(new CustomEvent("etcdapi:cluster", { detail: { ...c, demo, procs } }));
     setStatus(true);

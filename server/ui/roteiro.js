@@ -82,8 +82,10 @@ function render() {
 const services = new Set(); // service keys seen put
 const lockHolders = new Map(); // lock key -> {holder, revisao} of its last holder
 let lastRevision = 0;
+let opened = 0; // the revision when the page opened: older events (the feed's history) tick nothing
 window.addEventListener("etcdapi:event", ({ detail: ev }) => {
   lastRevision = Math.max(lastRevision, ev.revisao);
+  if (ev.revisao <= opened) return;
   const put = ev.tipo === "put";
   if (put && ev.chave.startsWith("/config/app/")) {
     tick("config", `${ev.chave.slice(12)} = ${JSON.stringify(ev.valor)} (revisão ${ev.revisao})`);
@@ -114,6 +116,7 @@ let leader = "";
 let failover = null; // a new leader elected after the old one stopped, waiting for a write
 let quorumLost = false;
 window.addEventListener("etcdapi:cluster", ({ detail: c }) => {
+  if (!opened) opened = c.revisao;
   const id = c.membros.map((m) => m.id).sort().join(",");
   if (id !== cluster || demo !== c.demo) {
     const saved = JSON.parse(sessionStorage.getItem("etcdapi-roteiro") || "{}");
