@@ -33,6 +33,15 @@ func startDemo(t *testing.T, args ...string) (*proc, time.Duration) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// Before start's cleanup kills it: Ctrl-C, so the demo removes its data.
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-p.done:
+			p.done <- err
+		case <-time.After(5 * time.Second):
+		}
+	})
 	return p, time.Since(began)
 }
 
