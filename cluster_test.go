@@ -115,6 +115,28 @@ func TestClusterSurvivesTheLeaderAndComesBackAfterQuorumLoss(t *testing.T) {
 	}
 	t.Logf("%d writes acknowledged; errors for %s after the leader died", len(acked), max(0, lastError.Sub(killed)).Round(time.Millisecond))
 
+	// /cluster asks each member its status: the dead one is unreachable, with null
+	// status fields, and the answer stays within the 1 s bound per member.
+	survivor := procs[(leader+1)%3]
+	began := time.Now()
+	code, c := request[obj](t, "GET", survivor.API+"/cluster", "")
+	if d := time.Since(began); code != 200 || d > 2*time.Second {
+		t.Fatalf("/cluster with a member down: %d in %s: %v", code, d, c)
+	}
+	for _, m := range c["membros"].([]any) {
+		m := m.(obj)
+		dead := m["nome"] == fmt.Sprintf("n%d", leader)
+		switch {
+		case dead && (m["estado"] != "inacessivel" || m["revisao"] != nil || m["termo_raft"] != nil || m["indice_raft"] != nil || m["tamanho_db"] != nil || m["lider"] != false):
+			t.Fatalf("dead member: %v", m)
+		case !dead && (m["estado"] != "ativo" || m["revisao"].(float64) < float64(len(acked)) || m["termo_raft"].(float64) < 2 || m["indice_raft"].(float64) <= 0 || m["tamanho_db"].(float64) <= 0):
+			t.Fatalf("live member: %v", m)
+		}
+	}
+	if c["lider"] == fmt.Sprintf("n%d", leader) || c["lider"] == "" {
+		t.Fatalf("leader after the old one died: %v", c["lider"])
+	}
+
 	// The killed member restarts on its data dir, catches up, and has every acknowledged write.
 	procs[leader] = start(t, envs[leader])
 	waitReady(t, procs[leader])

@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"go.etcd.io/etcd/api/v3/version"
 	"go.uber.org/zap"
 
+	"etcdapi/demo"
 	"etcdapi/server"
 	"etcdapi/store"
 )
@@ -31,9 +33,9 @@ var Version = "dev"
 
 // settings is every setting of the program, each package owning its own.
 type settings struct {
-	Log    logConfig
 	Server server.Config
 	Store  store.Config
+	Log    logConfig
 }
 
 type logConfig struct {
@@ -57,33 +59,52 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "-h", "-help", "--help", "help":
-			return usage(stdout)
-		case "version", "-version", "--version":
-			fmt.Fprintf(stdout, "etcdapi %s (etcd %s, %s)\n", Version, version.Version, goVersion())
-			return nil
-		case "restore":
-			if len(args) != 2 {
-				return usageError{errors.New("usage: etcdapi restore SNAPSHOT_FILE (into ETCD_DATA_DIR)")}
-			}
-			cfg, err := loadSettings()
-			if err != nil {
-				return err
-			}
-			if err := store.Restore(args[1], cfg.Store, zap.NewNop()); err != nil {
-				return fmt.Errorf("restore: %w", err)
-			}
-			fmt.Fprintf(stdout, "etcdapi: restored %s into %s\n", args[1], cfg.Store.DataDir)
-			return nil
-		default:
-			return usageError{fmt.Errorf("unknown command %q (try etcdapi -h)", args[0])}
-		}
+	cmd := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
 	}
-	cfg, err := loadSettings()
+	switch {
+	case cmd == "help" || (len(args) > 0 && (args[0] == "-help" || args[0] == "--help")):
+		return usage(stdout)
+	case cmd == "version" || (len(args) > 0 && (args[0] == "-version" || args[0] == "--version")):
+		fmt.Fprintf(stdout, "etcdapi %s (etcd %s, %s)\n", Version, version.Version, goVersion())
+		return nil
+	case cmd != "" && cmd != "restore" && cmd != "demo":
+		return usageError{fmt.Errorf("unknown command %q (try etcdapi -h)", cmd)}
+	}
+	fs, got := settingsFlags("etcdapi")
+	members := 0
+	if cmd == "demo" {
+		fs.IntVar(&members, "membros", 3, "")
+	}
+	rest, err := parseFlags(fs, got, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return usage(stdout)
+	}
 	if err != nil {
 		return err
+	}
+	switch {
+	case cmd == "restore" && len(rest) != 1:
+		return usageError{errors.New("usage: etcdapi restore [flags] SNAPSHOT_FILE (into --data-dir)")}
+	case cmd != "restore" && len(rest) > 0:
+		return usageError{fmt.Errorf("unexpected argument %q (try etcdapi -h)", rest[0])}
+	case cmd == "demo" && (members < 1 || members > 7 || members%2 == 0):
+		return usageError{fmt.Errorf("invalid value %d for --membros: want an odd number from 1 to 7", members)}
+	}
+	cfg, err := loadSettings(got)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "restore":
+		if err := store.Restore(rest[0], cfg.Store, zap.NewNop()); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		fmt.Fprintf(stdout, "etcdapi: restored %s into %s\n", rest[0], cfg.Store.DataDir)
+		return nil
+	case "demo":
+		return demo.Run(ctx, demo.Config{Members: members, Addr: cfg.Server.Addr, Token: cfg.Server.Token, StartupTimeout: cfg.Store.StartupTimeout, MaxBodyBytes: cfg.Server.MaxBodyBytes}, stdout, stderr)
 	}
 	log := newLogger(cfg.Log, stderr)
 	warnIfExposed(log, cfg)
@@ -133,8 +154,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// loadSettings reads .env (the real environment wins), then the environment.
-func loadSettings() (settings, error) {
+// loadSettings reads .env (the real environment wins), then the environment,
+// where parseFlags put the flags given (got).
+func loadSettings(got map[string]string) (settings, error) {
 	var cfg settings
 	if err := godotenv.Load(); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return cfg, usageError{fmt.Errorf(".env: %w", err)}
@@ -143,19 +165,19 @@ func loadSettings() (settings, error) {
 		if err := envconfig.Process("", part); err != nil {
 			var pe *envconfig.ParseError
 			if errors.As(err, &pe) {
-				return cfg, usageError{fmt.Errorf("invalid %s=%q: %v", pe.KeyName, pe.Value, pe.Err)}
+				return cfg, usageError{fmt.Errorf("invalid %s=%q: %v", settingName(got, pe.KeyName), pe.Value, pe.Err)}
 			}
 			return cfg, usageError{err}
 		}
 	}
 	if f := cfg.Log.Format; f != "text" && f != "json" {
-		return cfg, usageError{fmt.Errorf("invalid LOG_FORMAT=%q: want text or json", f)}
+		return cfg, usageError{fmt.Errorf("invalid %s=%q: want text or json", settingName(got, "LOG_FORMAT"), f)}
 	}
 	if s := cfg.Store.InitialClusterState; s != "new" && s != "existing" {
-		return cfg, usageError{fmt.Errorf("invalid ETCD_INITIAL_CLUSTER_STATE=%q: want new or existing", s)}
+		return cfg, usageError{fmt.Errorf("invalid %s=%q: want new or existing", settingName(got, "ETCD_INITIAL_CLUSTER_STATE"), s)}
 	}
 	if (cfg.Server.TLSCertFile == "") != (cfg.Server.TLSKeyFile == "") {
-		return cfg, usageError{errors.New("TLS_CERT_FILE and TLS_KEY_FILE go together")}
+		return cfg, usageError{errors.New("TLS_CERT_FILE and TLS_KEY_FILE (--tls-cert-file, --tls-key-file) go together")}
 	}
 	return cfg, nil
 }
@@ -168,16 +190,22 @@ func newLogger(cfg logConfig, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// usage prints every setting with its default and meaning.
+// usage prints every setting once: its flag, its variable, its default and meaning.
 func usage(w io.Writer) error {
 	fmt.Fprintln(w, "etcdapi: a REST API over etcd, with an embedded etcd member by default.")
-	fmt.Fprintln(w, "\nUsage: etcdapi [version | restore SNAPSHOT_FILE | -h]\n\nSettings (environment variables; a .env file in the working directory is read first):")
+	fmt.Fprintln(w, `
+Usage:
+  etcdapi [flags]                      serve the API (and the dashboard at /ui/)
+  etcdapi demo [--membros N] [flags]   a whole cluster of N members (odd, 1..7, default 3) on loopback
+  etcdapi restore [flags] SNAPSHOT     build --data-dir from a snapshot (GET /cluster/snapshot)
+  etcdapi version
+
+Settings: a flag wins over the environment variable, which wins over a .env file in
+the working directory.`)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	var cfg settings
-	for _, part := range []any{&cfg.Server, &cfg.Store, &cfg.Log} {
-		if err := envconfig.Usagef("", part, tw, "{{range .}}  {{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}"); err != nil {
-			return err
-		}
+	fmt.Fprintln(tw, "  flag\tvariable\tdefault\tmeaning")
+	for _, s := range allSettings() {
+		fmt.Fprintf(tw, "  --%s\t%s\t%s\t%s\n", s.Flag, s.Var, s.Default, s.Desc)
 	}
 	return tw.Flush()
 }

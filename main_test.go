@@ -328,3 +328,80 @@ func request[T any](t testing.TB, method, url, body string) (int, T) {
 	json.NewDecoder(resp.Body).Decode(&v)
 	return resp.StatusCode, v
 }
+
+func TestFlagsWinOverTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	env := memberEnv(dir) // HTTP_ADDR and ETCD_DATA_DIR that the flags override
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort())
+	byFlag := filepath.Join(dir, "by-flag")
+	p := start(t, env, "--http-addr", addr, "--data-dir", byFlag, "--name", "flagged", "--request-timeout=3s", "--ephemeral=false")
+	testenv.WaitHTTP(t, http.DefaultClient, "http://"+addr+"/healthz", 30*time.Second)
+	if _, err := os.Stat(filepath.Join(byFlag, "member")); err != nil {
+		t.Fatalf("--data-dir did not win over ETCD_DATA_DIR: %v\n%s", err, p.out)
+	}
+	if _, c := request[obj](t, "GET", "http://"+addr+"/cluster", ""); c["lider"] != "flagged" {
+		t.Fatalf("--name: %v", c)
+	}
+}
+
+func TestUnknownFlagOrBadFlagValueExits2NamingTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nope"}, "-nope"},
+		{[]string{"--request-timeout", "abc"}, "--request-timeout"},
+		{[]string{"--listen-client-urls=ftp://x"}, "--listen-client-urls"},
+		{[]string{"--initial-cluster-state", "old"}, "--initial-cluster-state"},
+		{[]string{"--api-log-format", "xml"}, "--api-log-format"},
+		{[]string{"--quota-backend-bytes", "big"}, "--quota-backend-bytes"},
+		{[]string{"stray"}, "stray"},
+	} {
+		p := start(t, nil, tc.args...)
+		if code := p.exit(t, 5*time.Second); code != 2 {
+			t.Fatalf("%v: exit %d:\n%s", tc.args, code, p.out)
+		}
+		if out := strings.TrimSpace(p.out.String()); strings.Count(out, "\n") > 0 || !strings.Contains(out, tc.want) {
+			t.Fatalf("%v: want one line naming %s, got:\n%s", tc.args, tc.want, out)
+		}
+	}
+}
+
+func TestHelpListsEachSettingOnceWithFlagVariableAndDefault(t *testing.T) {
+	p := start(t, nil, "-h")
+	p.exit(t, 5*time.Second)
+	out := p.out.String()
+	for _, s := range allSettings() {
+		lines := 0
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 2 && f[1] == s.Var {
+				lines++
+				if f[0] != "--"+s.Flag || (s.Default != "" && (len(f) < 3 || f[2] != s.Default)) {
+					t.Errorf("line for %s: %q", s.Var, l)
+				}
+			}
+		}
+		if lines != 1 {
+			t.Errorf("%s on %d lines of -h, want 1", s.Var, lines)
+		}
+	}
+	for _, flag := range []string{"--data-dir", "--name", "--listen-client-urls", "--advertise-client-urls", "--listen-peer-urls", "--initial-advertise-peer-urls", "--initial-cluster", "--initial-cluster-state", "--initial-cluster-token", "--quota-backend-bytes", "--auto-compaction-retention", "--log-level", "--endpoints", "--http-addr", "--request-timeout", "--service-ttl", "demo"} {
+		if !strings.Contains(out, flag+" ") && !strings.Contains(out, flag+"\t") {
+			t.Errorf("-h lacks %s", flag)
+		}
+	}
+}
+
+func TestConfigExampleListsEverySettingWithItsDefault(t *testing.T) {
+	example, err := os.ReadFile("config.example.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range allSettings() {
+		want := s.Var + "=" + s.Default
+		if !strings.Contains("\n"+string(example)+"\n", "\n"+want+"\n") {
+			t.Errorf("config.example.env lacks the line %q", want)
+		}
+	}
+}

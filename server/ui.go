@@ -22,3 +22,6 @@ func ui() http.FileSystem {
 	}
 	return http.FS(sub)
 }
+
+// UI is the dashboard's files, for the demo supervisor that serves them too.
+func UI() http.FileSystem { return ui() }

@@ -16,8 +16,8 @@ import (
 )
 
 // TestDashboardInARealBrowser drives Debian's Chromium through the dashboard.
-// Screenshots go to the test's artifact directory (go test -artifacts), and to
-// docs/dashboard.png with UPDATE_SCREENSHOT=1.
+// Screenshots go to the test's artifact directory (go test -artifacts); docs/dashboard.png
+// comes from the demo's browser test (TestDemoDashboardInARealBrowser).
 func TestDashboardInARealBrowser(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -65,9 +65,6 @@ func TestDashboardInARealBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.WriteFile(filepath.Join(t.ArtifactDir(), name), png, 0o644)
-		if os.Getenv("UPDATE_SCREENSHOT") == "1" && name == "dashboard.png" {
-			os.WriteFile(filepath.Join("..", "docs", name), png, 0o644)
-		}
 	}
 
 	waitFor("live status", `document.querySelector("#status").textContent === "ao vivo"`, 10*time.Second)

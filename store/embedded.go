@@ -69,6 +69,7 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 	ec.ClusterState = cfg.InitialClusterState
 	ec.InitialClusterToken = cfg.InitialClusterToken
 	ec.QuotaBackendBytes = cfg.QuotaBytes
+	ec.TickMs, ec.ElectionMs = cfg.HeartbeatMs, cfg.ElectionMs
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = cfg.AutoCompactionRetention.String()
 	// etcd serves pprof on its client port at log level "debug": its own level never
@@ -88,7 +89,7 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 	if fresh && cfg.Join == "" && !strings.Contains(ec.InitialCluster, ",") {
 		// A new lone member elects itself after a random 1 to 5 ticks: short
 		// ticks make it ready in tens of milliseconds instead of up to a second.
-		// Restarted members, and members of several, keep etcd's defaults.
+		// Restarted members, and members of several, keep their settings.
 		ec.TickMs, ec.ElectionMs = 20, 200
 	}
 

@@ -37,6 +37,8 @@ type Config struct {
 	Join                     string        `envconfig:"ETCD_JOIN" desc:"client URL of a running member: add this member to its cluster and start it"`
 	QuotaBytes               int64         `envconfig:"ETCD_QUOTA_BYTES" default:"2147483648" desc:"backend space quota in bytes"`
 	AutoCompactionRetention  time.Duration `envconfig:"ETCD_AUTO_COMPACTION_RETENTION" default:"1h" desc:"periodic auto-compaction keeps this much history"`
+	HeartbeatMs              uint          `envconfig:"ETCD_HEARTBEAT_INTERVAL" default:"100" desc:"time between the leader's heartbeats, in milliseconds"`
+	ElectionMs               uint          `envconfig:"ETCD_ELECTION_TIMEOUT" default:"1000" desc:"time without heartbeats before a member calls an election, in milliseconds"`
 	LogLevel                 string        `envconfig:"ETCD_LOG_LEVEL" default:"warn" desc:"etcd's own log level (debug, info, warn, error)"`
 
 	RequestTimeout time.Duration `envconfig:"REQUEST_TIMEOUT" default:"5s" desc:"bound on every call to etcd; past it the API answers 503"`

@@ -29,16 +29,47 @@ const el = (tag, { dataset, ...props } = {}, ...children) => {
 const json = (v) => el("code", { textContent: JSON.stringify(v) });
 const debounce = (fn, ms = 150) => { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; };
 
-// --- cluster ---
+// --- cluster: each member's own status; in demo mode (etcdapi demo) stop and start buttons ---
+let demo = false; // set by start() when the supervisor answers /demo/membros
+let clusterBusy = false;
+const kib = (n) => n == null ? "—" : (n / 1024).toFixed(0) + " KiB";
 async function loadCluster() {
+  if (clusterBusy) return; // a member that does not answer takes up to 1 s
+  clusterBusy = true;
   try {
-    const c = await api("GET", "/cluster");
-    $("#cluster-summary").textContent = `${c.modo} · etcd ${c.versao_etcd} · revisão ${c.revisao} · db ${(c.tamanho_db / 1024).toFixed(0)} KiB`;
-    $("#cluster tbody").replaceChildren(...c.membros.map((m) =>
-      el("tr", {}, el("td", { textContent: m.nome }), el("td", {}, el("code", { textContent: m.id })),
-        el("td", { textContent: (m.urls_cliente || []).join(" ") }), el("td", { className: m.lider ? "leader" : "", textContent: m.lider ? "★ líder" : "" }))));
+    const [c, procs] = await Promise.all([api("GET", "/cluster"), demo ? api("GET", "/demo/membros") : null]);
+    $("#cluster-summary").textContent = `${c.modo}${demo ? " · demo" : ""} · etcd ${c.versao_etcd} · revisão ${c.revisao} · termo ${c.termo_raft}`;
+    $("#cluster-leader").textContent = c.lider ? `★ líder: ${c.lider}` : "sem líder: o cluster não tem quórum (escritas recusadas com 503)";
+    $("#cluster-leader").className = "leader-banner " + (c.lider ? "ok" : "bad");
+    const byName = new Map((procs || []).map((p) => [p.nome, p]));
+    const maxRev = Math.max(0, ...c.membros.map((m) => m.revisao ?? 0));
+    $("#cluster tbody").replaceChildren(...c.membros.map((m) => {
+      const p = byName.get(m.nome);
+      const state = p?.estado === "parado" ? "parado" : p?.estado === "iniciando" ? "iniciando" : m.estado;
+      const behind = m.revisao != null && m.revisao < maxRev;
+      const actions = el("td", { className: "acoes" });
+      if (p) {
+        const stopped = p.estado === "parado";
+        actions.append(el("button", {
+          className: stopped ? "start" : "stop", textContent: stopped ? "iniciar" : "parar", disabled: p.estado === "iniciando",
+          onclick: (ev) => memberAction(ev.target, m.nome, stopped ? "iniciar" : "parar"),
+        }));
+      }
+      return el("tr", { className: (m.lider ? "leader-row " : "") + (state === "ativo" ? "" : "down"), dataset: { nome: m.nome, estado: state, lider: m.lider } },
+        el("td", {}, el("strong", { textContent: m.nome }), m.lider ? el("span", { className: "leader", textContent: " ★ líder" }) : "", el("br"), el("code", { className: "id", textContent: m.id })),
+        el("td", { className: "estado " + state, textContent: state === "inacessivel" ? "inacessível" : state }),
+        el("td", { className: "rev" + (behind ? " behind" : ""), textContent: m.revisao ?? "—", title: behind ? "alcançando os outros membros" : "" }),
+        el("td", { textContent: m.termo_raft ?? "—" }), el("td", { textContent: m.indice_raft ?? "—" }), el("td", { className: "db", textContent: kib(m.tamanho_db) }), actions);
+    }));
+    window.dispatchEvent(new CustomEvent("etcdapi:cluster", { detail: { ...c, demo, procs } }));
     setStatus(true);
-  } catch (e) { setStatus(false, e.message); }
+  } catch (e) { setStatus(false, e.message); } finally { clusterBusy = false; }
+}
+async function memberAction(button, nome, action) {
+  button.disabled = true;
+  button.textContent = action === "parar" ? "parando…" : "iniciando…";
+  try { await api("POST", `/demo/membros/${nome}/${action}`); } catch (e) { alert(e.message); }
+  loadCluster();
 }
 function setStatus(ok, msg) {
   const s = $("#status");
@@ -135,20 +166,28 @@ function renderLocks() {
 }
 setInterval(() => { renderServices(); renderLocks(); }, 1000);
 
-// --- live events ---
+// --- live events: the recent ones on load, then each as it happens ---
+const recent = 100; // revisions of history shown on load
 function feed(ev) {
   const list = $("#events");
-  list.prepend(el("li", {}, el("span", { className: ev.tipo, textContent: ev.tipo }), ` rev ${ev.revisao} `, el("code", { textContent: ev.chave }), " ", json(ev.valor)));
+  if (list.querySelector(`li[data-rev="${ev.revisao}"][data-chave="${CSS.escape(ev.chave)}"]`)) return;
+  const li = el("li", { dataset: { rev: ev.revisao, chave: ev.chave } }, el("span", { className: ev.tipo, textContent: ev.tipo }), ` rev ${ev.revisao} `, el("code", { textContent: ev.chave }), " ", json(ev.valor));
+  // Newest first; the history of several prefixes arrives interleaved.
+  const after = [...list.children].find((x) => Number(x.dataset.rev) < ev.revisao);
+  list.insertBefore(li, after || null);
   while (list.children.length > 200) list.lastChild.remove();
+  window.dispatchEvent(new CustomEvent("etcdapi:event", { detail: ev }));
 }
 const reload = {
   "/users/": debounce(loadUsers),
   "/config/app/": null,
   "/services/": debounce(loadServices),
   "/locks/": debounce(loadLocks),
+  "/election/": null, // elections: for the feed and the tour
 };
-function watch(prefix) {
-  let last = "";
+function watch(prefix, since) {
+  let last = String(Math.max(1, since)); // desde=0 would mean "from now"; revision 1 is the empty start
+  let opened = false, seen = false;
   const open = () => {
     const q = new URLSearchParams({ prefixo: prefix });
     if (last) q.set("desde", last);
@@ -156,27 +195,42 @@ function watch(prefix) {
     const es = new EventSource("/eventos?" + q);
     const onEvent = (m) => {
       last = m.lastEventId;
+      seen = true;
       const ev = JSON.parse(m.data);
       feed(ev);
       if (prefix === "/config/app/") {
         const k = ev.chave.slice(prefix.length);
         ev.tipo === "delete" ? config.delete(k) : config.set(k, ev.valor);
         renderConfig();
-      } else reload[prefix]();
+      } else reload[prefix]?.();
       $("#cluster-summary").textContent = $("#cluster-summary").textContent.replace(/revisão \d+/, "revisão " + ev.revisao);
     };
     es.addEventListener("put", onEvent);
     es.addEventListener("delete", onEvent);
-    es.onerror = () => { es.close(); setStatus(false, "stream interrompido"); setTimeout(open, 1000); };
-    es.onopen = () => setStatus(true);
+    es.onerror = () => {
+      es.close();
+      if (!opened && !seen && last) {
+        last = ""; // never opened: that history is compacted (410); from now on, then
+        setTimeout(open, 100);
+        return;
+      }
+      if (opened) setStatus(false, "stream interrompido");
+      setTimeout(open, opened ? 1000 : 5000); // never opened: this etcdapi does not know the prefix (400)
+    };
+    es.onopen = () => { opened = true; setStatus(true); };
   };
   open();
 }
 
 async function start() {
   await loadCluster(); // asks for the token first, when one is needed
+  // Demo mode (etcdapi demo): the supervisor answers /demo/membros; a member answers 404.
+  demo = await api("GET", "/demo/membros").then(() => true, () => false);
+  if (demo) await loadCluster();
   await Promise.all([loadUsers(), loadConfig(), loadServices(), loadLocks()]).catch((e) => setStatus(false, e.message));
-  Object.keys(reload).forEach(watch);
-  setInterval(loadCluster, 3000);
+  const rev = Number($("#cluster-summary").textContent.match(/revisão (\d+)/)?.[1] || 0);
+  for (const prefix of Object.keys(reload)) watch(prefix, rev - recent);
+  // A new leader shows within a second of its election; more often in demo mode.
+  setInterval(loadCluster, demo ? 500 : 2000);
 }
 start();

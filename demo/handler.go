@@ -1,0 +1,211 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"syscall"
+	"time"
+
+	"etcdapi/server"
+)
+
+// handler is the supervisor's whole surface: the dashboard, the /demo/membros
+// routes, and every other route passed to a live member.
+func (c *cluster) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/ui/", http.StripPrefix("/ui/", http.FileServer(server.UI())))
+	mux.HandleFunc("GET /demo/membros", c.auth(c.listMembers))
+	mux.HandleFunc("POST /demo/membros/{nome}/parar", c.auth(c.stopMember))
+	mux.HandleFunc("POST /demo/membros/{nome}/iniciar", c.auth(c.startMember))
+	mux.Handle("/", &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "member" // the transport picks the member
+			pr.SetXForwarded()
+		},
+		Transport: c,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if r.Context().Err() == nil {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"erro": "Nenhum membro do cluster respondeu: " + err.Error()})
+			}
+		},
+	})
+	return mux
+}
+
+// RoundTrip sends a proxied request to a live member, and to the next one when a
+// member refuses the connection or answers 503 (no quorum, no leader, timed out).
+func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	retry := true
+	if req.Body != nil && req.Body != http.NoBody {
+		var err error
+		if body, err = io.ReadAll(io.LimitReader(req.Body, c.cfg.MaxBodyBytes+1)); err != nil {
+			return nil, err
+		}
+		// A body too large for the members goes once, whole, and gets their 413.
+		retry = int64(len(body)) <= c.cfg.MaxBodyBytes
+	}
+	live := c.liveMembers()
+	if len(live) == 0 {
+		return nil, errors.New("todos os membros estão parados")
+	}
+	var err error
+	for i, m := range live {
+		out := req.Clone(req.Context())
+		out.URL.Host, out.Host = strings.TrimPrefix(m.api, "http://"), ""
+		if body != nil {
+			out.Body = io.NopCloser(bytes.NewReader(body))
+			if !retry {
+				out.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), req.Body))
+			}
+		}
+		last := i == len(live)-1 || !retry
+		var resp *http.Response
+		resp, err = http.DefaultTransport.RoundTrip(out)
+		switch {
+		case err != nil && errors.Is(err, syscall.ECONNREFUSED) && !last:
+			continue
+		case err != nil:
+			return nil, err
+		case resp.StatusCode == http.StatusServiceUnavailable && !last:
+			resp.Body.Close()
+			continue
+		}
+		return resp, nil
+	}
+	return nil, err
+}
+
+// liveMembers are the members not stopped, starting from a different one each
+// time so requests spread over the cluster.
+func (c *cluster) liveMembers() []*member {
+	c.mu.Lock()
+	first := c.next
+	c.next = (c.next + 1) % len(c.members)
+	c.mu.Unlock()
+	var live []*member
+	for i := range c.members {
+		m := c.members[(first+i)%len(c.members)]
+		m.mu.Lock()
+		if m.state == "ativo" {
+			live = append(live, m)
+		}
+		m.mu.Unlock()
+	}
+	return live
+}
+
+type memberView struct {
+	Name    string `json:"nome"`
+	PID     *int   `json:"pid"`
+	API     string `json:"api"`
+	Client  string `json:"cliente"`
+	Peer    string `json:"peer"`
+	State   string `json:"estado"`
+	Leader  bool   `json:"lider"`
+	DataDir string `json:"dados"`
+}
+
+func (c *cluster) listMembers(w http.ResponseWriter, r *http.Request) {
+	leader := c.leader(r.Context())
+	list := make([]memberView, 0, len(c.members))
+	for _, m := range c.members {
+		m.mu.Lock()
+		v := memberView{Name: m.name, API: m.api, Client: m.client, Peer: m.peer, State: m.state, Leader: m.name == leader && m.state != "parado", DataDir: m.dir}
+		if m.state != "parado" {
+			pid := m.cmd.Process.Pid
+			v.PID = &pid
+		}
+		m.mu.Unlock()
+		list = append(list, v)
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// leader asks the cluster, through a live member, which member leads ("" when unknown).
+func (c *cluster) leader(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://member/cluster", nil)
+	if c.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	}
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var info struct {
+		Leader string `json:"lider"`
+	}
+	json.NewDecoder(resp.Body).Decode(&info)
+	return info.Leader
+}
+
+func (c *cluster) stopMember(w http.ResponseWriter, r *http.Request) {
+	m := c.member(w, r)
+	if m == nil {
+		return
+	}
+	if err := c.kill(m); err != nil {
+		writeJSON(w, http.StatusConflict, map[string]string{"erro": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"mensagem": "Membro parado (SIGKILL)", "nome": m.name})
+}
+
+func (c *cluster) startMember(w http.ResponseWriter, r *http.Request) {
+	m := c.member(w, r)
+	if m == nil {
+		return
+	}
+	began := time.Now()
+	// Not bound by the request: a start under way goes on if the client leaves.
+	switch err := c.start(context.WithoutCancel(r.Context()), m); {
+	case errors.Is(err, errRunning):
+		writeJSON(w, http.StatusConflict, map[string]string{"erro": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"erro": "O membro não voltou dentro de STARTUP_TIMEOUT"})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"mensagem": "Membro iniciado", "nome": m.name, "pronto_em_ms": time.Since(began).Milliseconds()})
+	}
+}
+
+// member finds the member named in the path, or answers 404.
+func (c *cluster) member(w http.ResponseWriter, r *http.Request) *member {
+	for _, m := range c.members {
+		if m.name == r.PathValue("nome") {
+			return m
+		}
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"erro": "Membro não encontrado"})
+	return nil
+}
+
+// auth asks for API_TOKEN, as the members do.
+func (c *cluster) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if c.cfg.Token != "" {
+			got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if subtle.ConstantTimeCompare([]byte(got), []byte(c.cfg.Token)) != 1 {
+				w.Header().Set("WWW-Authenticate", "Bearer")
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"erro": "Token ausente ou inválido"})
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

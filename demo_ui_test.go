@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"etcdapi/internal/testenv"
+)
+
+// TestDemoDashboardInARealBrowser drives `etcdapi demo` from Debian's Chromium as a
+// presenter would: the tour's steps, then the leader stopped from the page while
+// writes go on, the member started again catching up, and quorum lost and regained.
+// Screenshots go to the test's artifact directory (go test -artifacts), and to
+// docs/dashboard.png and docs/roteiro.png with UPDATE_SCREENSHOT=1.
+func TestDemoDashboardInARealBrowser(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		testenv.Require(t, "chromium", "apt-get install chromium")
+	}
+	p, _ := startDemo(t)
+	api := p.API
+	// History from before the page opens: the event feed shows it on load.
+	if code, _ := request[obj](t, "PUT", api+"/config/antes-da-pagina", `{"valor":"já estava"}`); code != 200 {
+		t.Fatalf("write: %d", code)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	// The first Run starts the browser: no timeout on it (a timeout would stop the browser).
+	if err := chromedp.Do(ctx, chromedp.Navigate(api+"/ui/"), chromedp.EmulateViewport(1280, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor := func(what, js string, within time.Duration) time.Duration {
+		t.Helper()
+		began := time.Now()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(within), chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
+			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("main").innerText`))
+			t.Logf("page:\n%s", page)
+			t.Fatalf("%s: not seen within %s: %v", what, within, err)
+		}
+		took := time.Since(began)
+		t.Logf("%s: seen after %s", what, took.Round(time.Millisecond))
+		return took
+	}
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	click := func(sel string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)); err != nil {
+			t.Fatalf("click %s: %v", sel, err)
+		}
+	}
+	shot := func(name, sel string) {
+		t.Helper()
+		var png []byte
+		if sel == "" {
+			png, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		} else {
+			png, err = chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel), chromedp.NodeVisible))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(t.ArtifactDir(), name), png, 0o644)
+		if os.Getenv("UPDATE_SCREENSHOT") == "1" && (name == "dashboard.png" || name == "roteiro.png") {
+			os.WriteFile(filepath.Join("docs", name), png, 0o644)
+		}
+	}
+	done := func(step string) string {
+		return fmt.Sprintf(`document.querySelector('#tour li[data-step=%q]')?.classList.contains("done")`, step)
+	}
+	const leaderRow = `(document.querySelector('#cluster tr[data-lider="true"]')?.dataset.nome ?? "")`
+
+	waitFor("live status", `document.querySelector("#status").textContent === "ao vivo"`, 10*time.Second)
+	waitFor("demo buttons", `document.querySelectorAll("#cluster button.stop").length === 3`, 5*time.Second)
+	waitFor("a leader", leaderRow+` !== ""`, 5*time.Second)
+	waitFor("history in the feed on load", `[...document.querySelectorAll("#events code")].some(c => c.textContent === "/config/app/antes-da-pagina")`, 3*time.Second)
+
+	if eval(`String(`+done("config")+`)`) != "false" {
+		t.Fatal("the feed's history ticked a tour step: only what happens after the page opened should")
+	}
+	// The tour ticks as the curl commands of its steps happen.
+	call := func(method, path, body string) {
+		t.Helper()
+		if code, got := request[obj](t, method, api+path, body); code >= 300 {
+			t.Fatalf("%s %s: %d %v", method, path, code, got)
+		}
+	}
+	call("PUT", "/config/limite", `{"valor":100}`)
+	waitFor("tour: configuration", done("config"), 2*time.Second)
+	call("POST", "/servicos/registrar", `{"nome":"pagamentos","endpoint":"http://10.0.0.5:8080","ttl":5}`)
+	call("POST", "/lock/relatorio", `{"holder":"worker-a","ttl":5}`)
+	call("POST", "/lock/relatorio", `{"holder":"worker-b","aguardar":10}`) // waits for worker-a's lease to expire
+	waitFor("tour: lock with a larger token", done("lock"), 2*time.Second)
+	waitFor("tour: service expired", done("ttl"), 8*time.Second)
+	if code, _ := request[obj](t, "POST", api+"/eleicao/agendador/candidatar", `{"candidato":"worker-a","ttl":10}`); code == 200 {
+		waitFor("tour: leader elected", done("election"), 2*time.Second)
+	} else {
+		t.Logf("no /eleicao on this build (%d): the election step is not checked", code)
+	}
+
+	// Writes go on, once every 100 ms, while the leader is stopped from the page.
+	var (
+		mu     sync.Mutex
+		codes  = map[int]int{}
+		stop   = make(chan struct{})
+		writer sync.WaitGroup
+	)
+	client := &http.Client{Timeout: 5 * time.Second}
+	writer.Go(func() {
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			req, _ := http.NewRequest("PUT", api+"/config/contador", strings.NewReader(fmt.Sprintf(`{"valor":%d}`, n)))
+			req.Header.Set("Content-Type", "application/json")
+			code := 0
+			if resp, err := client.Do(req); err == nil {
+				code = resp.StatusCode
+				resp.Body.Close()
+			}
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		}
+	})
+	old := eval(leaderRow)
+	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.stop`, old))
+	newLeader := waitFor("new leader on the page", fmt.Sprintf(`(%s) !== "" && (%s) !== %q && document.querySelector('#cluster tr[data-nome=%q]').dataset.estado !== "ativo"`, leaderRow, leaderRow, old, old), 5*time.Second)
+	waitFor("tour: failover with writes going on", done("failover"), 5*time.Second)
+	shot("dashboard.png", "")
+	close(stop)
+	writer.Wait()
+	t.Logf("writes while the leader was stopped: %v (status: count); new leader shown %s after the click", codes, newLeader.Round(time.Millisecond))
+	if codes[200] == 0 {
+		t.Fatalf("no write succeeded after the leader stopped: %v", codes)
+	}
+
+	// Started again from the page, it catches up: its revision reaches the others'.
+	call("PUT", "/config/perdida", `{"valor":"escrita enquanto estava parado"}`)
+	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.start`, old))
+	waitFor("restarted member caught up", fmt.Sprintf(`(() => { const r = document.querySelector('#cluster tr[data-nome=%q]'); return r?.dataset.estado === "ativo" && r.querySelector(".rev").textContent !== "—" && !document.querySelector("#cluster .rev.behind") })()`, old), 10*time.Second)
+
+	// Quorum lost (two of three stopped), then regained (one back).
+	names := strings.Fields(eval(`[...document.querySelectorAll("#cluster tbody tr")].map(r => r.dataset.nome).join(" ")`))
+	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.stop`, names[0]))
+	waitFor("two members running", `document.querySelectorAll("#cluster button.stop").length === 2`, 3*time.Second)
+	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.stop`, names[1]))
+	waitFor("no quorum on the page", `document.querySelector("#cluster-leader").classList.contains("bad")`, 5*time.Second)
+	if code, _ := request[obj](t, "PUT", api+"/config/sem-quorum", `{"valor":1}`); code != 503 {
+		t.Fatalf("write without quorum: %d, want 503", code)
+	}
+	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.start`, names[0]))
+	waitFor("tour: quorum lost and regained", done("quorum"), 10*time.Second)
+	call("PUT", "/config/quorum-de-volta", `{"valor":2}`)
+
+	// A phone's width: nothing wider than the screen, no table wider than its card.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	call("POST", "/usuarios", `{"nome":"Maria Aparecida de Souza Albuquerque","email":"maria.aparecida.souza.albuquerque@exemplo-muito-longo.com.br","idade":44}`)
+	waitFor("user listed", `document.querySelectorAll("#users tbody tr").length > 0`, 3*time.Second)
+	time.Sleep(300 * time.Millisecond) // layout after the viewport change
+	if over := eval(`[document.documentElement.scrollWidth > innerWidth ? "page " + document.documentElement.scrollWidth : "", ...[...document.querySelectorAll("section")].filter(s => s.scrollWidth > s.clientWidth + 1).map(s => s.id + " " + s.scrollWidth + ">" + s.clientWidth)].filter(Boolean).join(", ")`); over != "" {
+		shot("phone.png", "")
+		t.Fatalf("wider than 390 px: %s", over)
+	}
+	shot("phone.png", "")
+	shot("roteiro.png", "#tour-section")
+}
