@@ -85,7 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
+	logw := server.NewLogWriter(stderr)
+	defer logw.Close()
+	log := newLogger(cfg.Log, logw)
 	warnIfExposed(log, cfg)
 
 	// Listen before starting etcd: a port in use fails at once.

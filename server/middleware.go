@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"crypto/subtle"
+	"log/slog"
 	"mime"
 	"net/http"
 	"regexp"
@@ -31,13 +32,13 @@ func (s *server) accessLog(c *gin.Context) {
 	c.Next()
 	took := time.Since(start)
 	observe(c, took)
-	s.log.Info("request",
-		"method", c.Request.Method,
-		"route", c.FullPath(),
-		"path", c.Request.URL.Path,
-		"status", c.Writer.Status(),
-		"duration_ms", float64(took.Microseconds())/1000,
-		"request_id", c.GetString(requestIDKey))
+	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+		slog.String("method", c.Request.Method),
+		slog.String("route", c.FullPath()),
+		slog.String("path", c.Request.URL.Path),
+		slog.Int("status", c.Writer.Status()),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+		slog.String("request_id", c.GetString(requestIDKey)))
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
