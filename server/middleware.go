@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -41,9 +40,20 @@ func (s *server) accessLog(c *gin.Context) {
 		slog.String("request_id", c.GetString(requestIDKey)))
 }
 
-var identifier = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
-
-func validIdentifier(s string) bool { return identifier.MatchString(s) && s != "." && s != ".." }
+// validIdentifier matches [A-Za-z0-9._-]{1,128} but not . or .. (a loop: the
+// regexp was 2 % of a GET's CPU).
+func validIdentifier(s string) bool {
+	if len(s) == 0 || len(s) > 128 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // validParams refuses path identifiers that could reach a key outside their prefix.
 func (s *server) validParams(c *gin.Context) {

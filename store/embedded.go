@@ -91,6 +91,10 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 		// ticks make it ready in tens of milliseconds instead of up to a second.
 		// Members of several keep etcd's defaults.
 		ec.TickMs, ec.ElectionMs = 20, 200
+		// Restarted, it refuses requests (and warns for each) while more than
+		// 5,000 replayed entries wait to be applied: snapshot often enough
+		// that fewer are ever replayed.
+		ec.SnapshotCount = 2000
 	}
 
 	e, err := embed.StartEtcd(ec)
