@@ -106,7 +106,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "demo":
 		return demo.Run(ctx, demo.Config{Members: members, Addr: cfg.Server.Addr, Token: cfg.Server.Token, StartupTimeout: cfg.Store.StartupTimeout, MaxBodyBytes: cfg.Server.MaxBodyBytes}, stdout, stderr)
 	}
-	log := newLogger(cfg.Log, stderr)
+	logw := server.NewLogWriter(stderr)
+	defer logw.Close()
+	log := newLogger(cfg.Log, logw)
 	warnIfExposed(log, cfg)
 
 	// Listen before starting etcd: a port in use fails at once.

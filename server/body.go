@@ -26,14 +26,13 @@ func readObject(c *gin.Context) (map[string]json.RawMessage, error) {
 	if len(body) == 0 {
 		return nil, badRequest("Corpo JSON obrigatório")
 	}
-	if !json.Valid(body) {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, body); err != nil { // values are stored as sent, minus the whitespace
 		return nil, badRequest("JSON inválido")
 	}
 	if body[0] != '{' {
 		return nil, badRequest("O corpo deve ser um objeto JSON")
 	}
-	var compact bytes.Buffer
-	json.Compact(&compact, body) // values are stored as sent, minus the whitespace
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(compact.Bytes(), &obj); err != nil {
 		return nil, badRequest("O corpo deve ser um objeto JSON")

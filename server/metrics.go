@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -24,14 +25,36 @@ var (
 	}, []string{"route", "method", "status"})
 )
 
+// routeMetrics are one label set's series, looked up once instead of hashing
+// the labels twice per request.
+type routeMetrics struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+type routeLabels struct {
+	route, method string
+	status        int
+}
+
+var series sync.Map // routeLabels -> *routeMetrics
+
 func observe(c *gin.Context, took time.Duration) {
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched" // unknown paths must not grow the label set
+	l := routeLabels{c.FullPath(), c.Request.Method, c.Writer.Status()}
+	if l.route == "" {
+		l.route = "unmatched" // unknown paths must not grow the label set
 	}
-	status := strconv.Itoa(c.Writer.Status())
-	requests.WithLabelValues(route, c.Request.Method, status).Inc()
-	latency.WithLabelValues(route, c.Request.Method, status).Observe(took.Seconds())
+	m, ok := series.Load(l)
+	if !ok {
+		status := strconv.Itoa(l.status)
+		m, _ = series.LoadOrStore(l, &routeMetrics{
+			requests: requests.WithLabelValues(l.route, l.method, status),
+			latency:  latency.WithLabelValues(l.route, l.method, status),
+		})
+	}
+	rm := m.(*routeMetrics)
+	rm.requests.Inc()
+	rm.latency.Observe(took.Seconds())
 }
 
 var metricsHandler = gin.WrapH(promhttp.Handler())

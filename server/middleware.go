@@ -3,9 +3,9 @@ package server
 import (
 	"crypto/rand"
 	"crypto/subtle"
+	"log/slog"
 	"mime"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -31,18 +31,29 @@ func (s *server) accessLog(c *gin.Context) {
 	c.Next()
 	took := time.Since(start)
 	observe(c, took)
-	s.log.Info("request",
-		"method", c.Request.Method,
-		"route", c.FullPath(),
-		"path", c.Request.URL.Path,
-		"status", c.Writer.Status(),
-		"duration_ms", float64(took.Microseconds())/1000,
-		"request_id", c.GetString(requestIDKey))
+	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+		slog.String("method", c.Request.Method),
+		slog.String("route", c.FullPath()),
+		slog.String("path", c.Request.URL.Path),
+		slog.Int("status", c.Writer.Status()),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+		slog.String("request_id", c.GetString(requestIDKey)))
 }
 
-var identifier = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
-
-func validIdentifier(s string) bool { return identifier.MatchString(s) && s != "." && s != ".." }
+// validIdentifier matches [A-Za-z0-9._-]{1,128} but not . or .. (a loop: the
+// regexp was 2 % of a GET's CPU).
+func validIdentifier(s string) bool {
+	if len(s) == 0 || len(s) > 128 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // validParams refuses path identifiers that could reach a key outside their prefix.
 func (s *server) validParams(c *gin.Context) {

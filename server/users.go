@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -192,38 +193,64 @@ func (s *server) deleteUser(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"mensagem": "Usuário deletado", "id": id})
 }
 
+// searchUsers answers every user whose nome contains ?nome=, or with
+// ?limite=N one page and a Link to the next, as the listing does.
 func (s *server) searchUsers(c *gin.Context) {
 	q := c.Query("nome")
 	if strings.TrimSpace(q) == "" {
 		s.fail(c, &apiError{status: http.StatusBadRequest, msg: "Parâmetro nome obrigatório", campos: map[string]string{"nome": "obrigatório"}})
 		return
 	}
-	docs, err := s.store.SearchUsers(c.Request.Context(), q)
+	n, rev, after, paged, err := pageParams(c)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	writeArray(c, http.StatusOK, docs)
+	if !paged {
+		s.streamArray(c, func(fn func(docs [][]byte) error) error {
+			return s.store.EachFoundUserPage(c.Request.Context(), q, fn)
+		})
+		return
+	}
+	page, err := s.store.SearchUsers(c.Request.Context(), q, rev, after, n)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if page.More {
+		next := "/usuarios/buscar?nome=" + url.QueryEscape(q) + "&limite=" + strconv.Itoa(n) + "&cursor=" + makeCursor(page.Revision, page.LastID)
+		c.Header("Link", "<"+next+`>; rel="next"`)
+	}
+	writeArray(c, http.StatusOK, page.Docs)
+}
+
+// pageParams reads ?limite= and ?cursor=; paged tells whether either was given.
+func pageParams(c *gin.Context) (n int, rev int64, after string, paged bool, err error) {
+	limite, cursor := c.Query("limite"), c.Query("cursor")
+	if limite == "" && cursor == "" {
+		return 0, 0, "", false, nil
+	}
+	n = 100
+	if limite != "" {
+		if n, err = strconv.Atoi(limite); err != nil || n < 1 || n > 1000 {
+			return 0, 0, "", true, badRequest("limite deve ser um inteiro entre 1 e 1000")
+		}
+	}
+	rev, after, err = parseCursor(cursor)
+	return n, rev, after, true, err
 }
 
 // listUsers answers every user, or with ?limite=N one page and a Link to the next.
 func (s *server) listUsers(c *gin.Context) {
-	limite, cursor := c.Query("limite"), c.Query("cursor")
-	if limite == "" && cursor == "" {
-		s.streamUsers(c)
-		return
-	}
-	n := 100
-	if limite != "" {
-		var err error
-		if n, err = strconv.Atoi(limite); err != nil || n < 1 || n > 1000 {
-			s.fail(c, badRequest("limite deve ser um inteiro entre 1 e 1000"))
-			return
-		}
-	}
-	rev, after, err := parseCursor(cursor)
+	n, rev, after, paged, err := pageParams(c)
 	if err != nil {
 		s.fail(c, err)
+		return
+	}
+	if !paged {
+		s.streamArray(c, func(fn func(docs [][]byte) error) error {
+			return s.store.EachUserPage(c.Request.Context(), fn)
+		})
 		return
 	}
 	page, err := s.store.ListUsers(c.Request.Context(), rev, after, n)
@@ -238,13 +265,13 @@ func (s *server) listUsers(c *gin.Context) {
 	writeArray(c, http.StatusOK, page.Docs)
 }
 
-// streamUsers writes the whole listing as one array, page by page, all read at
-// one revision: memory stays flat however many users there are. The status is
-// sent with the first page, so an etcd failure before it is still a 503.
-func (s *server) streamUsers(c *gin.Context) {
+// streamArray writes the pages each hands over as one array: memory stays
+// flat however many users there are. The status is sent with the first page,
+// so an etcd failure before it is still a 503.
+func (s *server) streamArray(c *gin.Context, each func(fn func(docs [][]byte) error) error) {
 	w := c.Writer
 	started := false
-	err := s.store.EachUserPage(c.Request.Context(), func(docs [][]byte) error {
+	err := each(func(docs [][]byte) error {
 		for _, d := range docs {
 			if !started {
 				c.Header("Content-Type", jsonType)

@@ -311,3 +311,46 @@ func TestListCursorOlderThanCompactionIsGone(t *testing.T) {
 	}
 	expect(t, call(t, api, "GET", next, ""), http.StatusGone)
 }
+
+func TestSearchPagesLikeTheListing(t *testing.T) {
+	var want []string
+	for i := range 7 {
+		id, _ := createUser(t, fmt.Sprintf(`{"nome":"Paginação da Busca %d"}`, i))
+		want = append(want, id)
+	}
+	slices.Sort(want)
+	var got []string
+	next := "/usuarios/buscar?nome=paginacao%20da%20busca&limite=3"
+	for pages := 0; next != ""; pages++ {
+		w := call(t, api, "GET", next, "")
+		expect(t, w, 200)
+		page := decode[[]obj](t, w)
+		if len(page) > 3 || (pages < 2 && len(page) != 3) {
+			t.Fatalf("page %d has %d users", pages, len(page))
+		}
+		for _, u := range page {
+			got = append(got, u["_id"].(string))
+		}
+		next = ""
+		if link := w.Header().Get("Link"); link != "" {
+			next = strings.TrimPrefix(strings.Split(link, ">")[0], "<")
+			if !strings.HasSuffix(link, `rel="next"`) || !strings.HasPrefix(next, "/usuarios/buscar?nome=paginacao+da+busca&limite=3&cursor=") {
+				t.Fatalf("Link: %s", link)
+			}
+		}
+		if pages > 3 {
+			t.Fatal("the cursor does not move on")
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("paged search found %v, want %v in id order", got, want)
+	}
+	// One match per page: the Link comes while more remain, and not after the last.
+	w := call(t, api, "GET", "/usuarios/buscar?nome=paginacao%20da%20busca%206&limite=1", "")
+	if found := decode[[]obj](t, w); len(found) != 1 || w.Header().Get("Link") != "" {
+		t.Fatalf("single match: %v, Link %q", found, w.Header().Get("Link"))
+	}
+	for _, q := range []string{"limite=0", "limite=1001", "limite=abc", "limite=2&cursor=zzz", "cursor=" + makeCursor(5, "../x")} {
+		expect(t, call(t, api, "GET", "/usuarios/buscar?nome=busca&"+q, ""), 400)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/client/pkg/v3/fileutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -86,11 +87,15 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 		}
 		ec.ClusterState = embed.ClusterStateFlagExisting
 	}
-	if fresh && cfg.Join == "" && !strings.Contains(ec.InitialCluster, ",") {
-		// A new lone member elects itself after a random 1 to 5 ticks: short
+	if (fresh && cfg.Join == "" && !strings.Contains(ec.InitialCluster, ",")) || (!fresh && alone(m.dir)) {
+		// A lone member elects itself after a random 1 to 11 ticks: short
 		// ticks make it ready in tens of milliseconds instead of up to a second.
-		// Restarted members, and members of several, keep their settings.
+		// Members of several keep the configured raft timing.
 		ec.TickMs, ec.ElectionMs = 20, 200
+		// Restarted, it refuses requests (and warns for each) while more than
+		// 5,000 replayed entries wait to be applied: snapshot often enough
+		// that fewer are ever replayed.
+		ec.SnapshotCount = 2000
 	}
 
 	e, err := embed.StartEtcd(ec)
@@ -114,6 +119,27 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 		m.abandon()
 		return nil, ctx.Err()
 	}
+}
+
+// alone tells whether a restarted member is the only member of its cluster,
+// from the membership etcd keeps in its backend (read before etcd opens it).
+func alone(dir string) bool {
+	db, err := bolt.Open(filepath.Join(dir, "member", "snap", "db"), 0o600, &bolt.Options{ReadOnly: true, Timeout: 100 * time.Millisecond})
+	if err != nil {
+		return false
+	}
+	defer db.Close()
+	n := 0
+	db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte("members")); b != nil {
+			c := b.Cursor()
+			for k, _ := c.First(); k != nil && n < 2; k, _ = c.Next() {
+				n++
+			}
+		}
+		return nil
+	})
+	return n == 1
 }
 
 // client talks to the member in-process, without a network hop.

@@ -12,16 +12,19 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/metadata"
+	"k8s.io/utils/third_party/forked/golang/btree"
 )
 
-// userIndex is an in-memory copy of /users/ for search, kept the way Kubernetes'
-// informers keep theirs: list at a revision, watch from the next one, list
-// again when compaction breaks the watch. Folded names sit in one byte slice;
-// a trigram index narrows a search to the few names that can match.
+// userIndex holds what search needs of every user under /users/, its id and
+// folded name, kept the way Kubernetes' informers keep theirs: list at a
+// revision, watch from the next one, list again when compaction breaks the
+// watch. The documents stay in etcd: a search fetches the ones it answers.
+// Folded names sit in one byte slice; a trigram index narrows a search to the
+// few names that can match; a B-tree of ids pages a broad search in id order.
 type userIndex struct {
 	mu      sync.RWMutex
 	rev     int64               // the revision the index reflects
-	byID    map[string]int      // id -> slot
+	ids     *btree.BTree[ref]   // live users, by id
 	slots   []slot              // in order of start
 	names   []byte              // each slot's folded name, followed by a 0 byte
 	grams   map[uint32][]uint32 // trigram of a folded name -> slots, ascending
@@ -31,35 +34,47 @@ type userIndex struct {
 
 type slot struct {
 	id    string
-	doc   []byte
 	start int
 	live  bool
 }
 
-func newUserIndex() *userIndex {
-	return &userIndex{byID: map[string]int{}, grams: map[uint32][]uint32{}, changed: make(chan struct{})}
+// ref is a live user's slot, ordered by id.
+type ref struct {
+	id string
+	n  uint32
 }
 
-// put adds or replaces a user; the old slot dies and is reclaimed later.
+func newUserIndex() *userIndex {
+	return &userIndex{ids: newIDTree(), grams: map[uint32][]uint32{}, changed: make(chan struct{})}
+}
+
+func newIDTree() *btree.BTree[ref] {
+	return btree.New(32, func(a, b ref) bool { return a.id < b.id })
+}
+
+// put adds or replaces a user; the old slot dies and is reclaimed later. A
+// value that is not a user with a string nome is left out of search.
 func (x *userIndex) put(id string, doc []byte) {
-	if i, ok := x.byID[id]; ok {
-		x.slots[i].live = false
-		x.dead++
-	}
 	var u struct {
 		Nome string `json:"nome"`
 	}
-	json.Unmarshal(doc, &u)
-	x.add(slot{id: id, doc: doc, live: true}, []byte(fold(u.Nome)))
+	if err := json.Unmarshal(doc, &u); err != nil {
+		x.remove(id)
+		return
+	}
+	if old, ok := x.ids.Get(ref{id: id}); ok {
+		x.slots[old.n].live = false
+		x.dead++
+	}
+	x.add(id, []byte(fold(u.Nome)))
 	x.compactIfSparse()
 }
 
-// add appends a slot with its folded name and indexes the name's trigrams.
-func (x *userIndex) add(s slot, name []byte) {
+// add appends a live slot with its folded name and indexes the name's trigrams.
+func (x *userIndex) add(id string, name []byte) {
 	n := uint32(len(x.slots))
-	x.byID[s.id] = int(n)
-	s.start = len(x.names)
-	x.slots = append(x.slots, s)
+	x.ids.ReplaceOrInsert(ref{id: id, n: n})
+	x.slots = append(x.slots, slot{id: id, start: len(x.names), live: true})
 	x.names = append(append(x.names, name...), 0)
 	for i := 0; i+3 <= len(name); i++ {
 		g := trigram(name[i:])
@@ -81,16 +96,15 @@ func (x *userIndex) name(n int) []byte {
 }
 
 func (x *userIndex) remove(id string) {
-	if i, ok := x.byID[id]; ok {
-		x.slots[i].live = false
+	if old, ok := x.ids.Delete(ref{id: id}); ok {
+		x.slots[old.n].live = false
 		x.dead++
-		delete(x.byID, id)
 	}
 	x.compactIfSparse()
 }
 
 func (x *userIndex) compactIfSparse() {
-	if x.dead > 1024 && x.dead > len(x.byID) {
+	if x.dead > 1024 && x.dead > x.ids.Len() {
 		x.compact()
 	}
 }
@@ -105,11 +119,11 @@ func (x *userIndex) compact() {
 		}
 		return names[slots[n].start : end-1]
 	}
-	x.byID, x.grams = make(map[string]int, len(x.byID)), map[uint32][]uint32{}
-	x.slots, x.names, x.dead = make([]slot, 0, len(x.byID)), make([]byte, 0, len(names)/2), 0
+	x.slots, x.names, x.dead = make([]slot, 0, x.ids.Len()), make([]byte, 0, len(names)/2), 0
+	x.ids, x.grams = newIDTree(), map[uint32][]uint32{}
 	for n, s := range slots {
 		if s.live {
-			x.add(s, name(n))
+			x.add(s.id, name(n))
 		}
 	}
 }
@@ -123,47 +137,69 @@ func (x *userIndex) advance(rev int64) {
 	}
 }
 
-// search returns the documents of live users whose folded name contains q, by id.
-func (x *userIndex) search(q string) [][]byte {
+// broadWalk: a needle whose rarest trigram is held by more names than this,
+// asked for a page, is matched walking the ids in order instead, and stops
+// once the page is full: a broad search pages in constant time.
+const broadWalk = 4096
+
+// search returns, in id order, the ids after `after` of live users whose
+// folded name contains q, at most limit of them (0: all), and the revision the
+// index reflects.
+func (x *userIndex) search(q, after string, limit int) ([]string, int64) {
 	needle := []byte(q)
-	if len(needle) == 0 || bytes.IndexByte(needle, 0) >= 0 {
-		return [][]byte{}
-	}
 	x.mu.RLock()
-	var hits []slot
-	if len(needle) < 3 {
-		hits = x.scan(needle)
-	} else {
-		// Only names holding the needle's rarest trigram can match.
-		var rarest []uint32
+	defer x.mu.RUnlock()
+	if len(needle) == 0 || bytes.IndexByte(needle, 0) >= 0 {
+		return nil, x.rev
+	}
+	var rarest []uint32
+	if len(needle) >= 3 {
 		for i := 0; i+3 <= len(needle); i++ {
 			l, ok := x.grams[trigram(needle[i:])]
 			if !ok {
-				rarest = nil
-				break
+				return nil, x.rev // no name holds this trigram
 			}
 			if rarest == nil || len(l) < len(rarest) {
 				rarest = l
 			}
 		}
+	}
+	if limit > 0 && (len(needle) < 3 || len(rarest) > broadWalk) {
+		var ids []string
+		x.ids.AscendGreaterOrEqual(ref{id: after + "\x00"}, func(r ref) bool {
+			if bytes.Contains(x.name(int(r.n)), needle) {
+				ids = append(ids, r.id)
+			}
+			return len(ids) < limit
+		})
+		return ids, x.rev
+	}
+	var hits []int
+	if len(needle) < 3 {
+		hits = x.scan(needle)
+	} else {
 		for _, n := range rarest {
 			if x.slots[n].live && bytes.Contains(x.name(int(n)), needle) {
-				hits = append(hits, x.slots[n])
+				hits = append(hits, int(n))
 			}
 		}
 	}
-	x.mu.RUnlock()
-	sort.Slice(hits, func(i, j int) bool { return hits[i].id < hits[j].id })
-	docs := make([][]byte, len(hits))
-	for i, h := range hits {
-		docs[i] = h.doc
+	ids := make([]string, 0, len(hits))
+	for _, n := range hits {
+		if id := x.slots[n].id; id > after {
+			ids = append(ids, id)
+		}
 	}
-	return docs
+	slices.Sort(ids)
+	if limit > 0 && len(ids) > limit {
+		ids = ids[:limit]
+	}
+	return ids, x.rev
 }
 
 // scan finds a needle too short for trigrams by scanning every name.
-func (x *userIndex) scan(needle []byte) []slot {
-	var hits []slot
+func (x *userIndex) scan(needle []byte) []int {
+	var hits []int
 	for p := 0; p < len(x.names); {
 		i := bytes.Index(x.names[p:], needle)
 		if i < 0 {
@@ -172,7 +208,7 @@ func (x *userIndex) scan(needle []byte) []slot {
 		at := p + i
 		n := sort.Search(len(x.slots), func(j int) bool { return x.slots[j].start > at }) - 1
 		if x.slots[n].live {
-			hits = append(hits, x.slots[n])
+			hits = append(hits, n)
 		}
 		p = len(x.names)
 		if n+1 < len(x.slots) {
@@ -218,7 +254,7 @@ func (s *Store) fillIndex(ctx context.Context) (int64, error) {
 	}
 	x := s.index
 	x.mu.Lock()
-	x.byID, x.slots, x.names, x.grams, x.dead = fresh.byID, fresh.slots, fresh.names, fresh.grams, 0
+	x.ids, x.slots, x.names, x.grams, x.dead = fresh.ids, fresh.slots, fresh.names, fresh.grams, 0
 	x.advance(rev)
 	x.mu.Unlock()
 	return rev, nil

@@ -29,9 +29,27 @@ func BenchmarkSearch100k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		q := fold(fmt.Sprintf("USUARIO NUMERO %06d", rand.IntN(100_000)))
-		if got := x.search(q); len(got) != 1 {
+		if got, _ := x.search(q, "", 0); len(got) != 1 {
 			b.Fatalf("%d found", len(got))
 		}
+	}
+}
+
+// BenchmarkSearchBroadPage100k is the first page of 50 of a search every one of 100,000 users matches.
+func BenchmarkSearchBroadPage100k(b *testing.B) {
+	x, _ := fillSynthetic(100_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if got, _ := x.search(fold("usuario"), "", 51); len(got) != 51 {
+			b.Fatalf("%d found", len(got))
+		}
+	}
+}
+
+// BenchmarkIndexFill is the index's start over 100,000 users: decode each name, fold it, index it.
+func BenchmarkIndexFill(b *testing.B) {
+	for b.Loop() {
+		fillSynthetic(100_000)
 	}
 }
 
@@ -46,5 +64,31 @@ func BenchmarkIndexMemory(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(raw), "heap/raw")
 		runtime.KeepAlive(x)
+	}
+}
+
+// TestBroadSearchPagesWalkingTheIDs checks the id walk a broad paged search
+// takes against the trigram path an unpaged search takes.
+func TestBroadSearchPagesWalkingTheIDs(t *testing.T) {
+	x, _ := fillSynthetic(2 * broadWalk)
+	x.put("garbage", []byte("not json"))
+	x.put(fmt.Sprintf("%08x-0000-4000-8000-%012d", 7, 7), []byte(`{"nome":42}`)) // no longer a readable user
+	for _, q := range []string{"usuario", "numero 00"} {
+		all, _ := x.search(fold(q), "", 0)
+		if len(all) < 100 || !slices.IsSorted(all) || slices.Contains(all, fmt.Sprintf("%08x-0000-4000-8000-%012d", 7, 7)) {
+			t.Fatalf("%q: %d found", q, len(all))
+		}
+		var paged []string
+		for after := ""; ; {
+			page, _ := x.search(fold(q), after, 50)
+			paged = append(paged, page...)
+			if len(page) < 50 {
+				break
+			}
+			after = page[len(page)-1]
+		}
+		if !slices.Equal(paged, all) {
+			t.Fatalf("%q: paged %d, unpaged %d", q, len(paged), len(all))
+		}
 	}
 }

@@ -30,12 +30,12 @@ func user(id, nome string) []byte {
 
 func found(t testing.TB, s *store.Store, q string) []string {
 	t.Helper()
-	docs, err := s.SearchUsers(context.Background(), q)
+	p, err := s.SearchUsers(context.Background(), q, 0, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]string, len(docs))
-	for i, d := range docs {
+	out := make([]string, len(p.Docs))
+	for i, d := range p.Docs {
 		out[i] = string(d)
 	}
 	return out

@@ -52,7 +52,23 @@ func (c *zapToSlog) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Ch
 	return ce
 }
 
+// retrying is etcd's warning, repeated in a tight loop for up to a second
+// after a restart over a large log, that it cannot publish the member while it
+// is still applying that log: the member becomes ready once it has.
+func retrying(e zapcore.Entry, fields []zapcore.Field) bool {
+	if e.Message != "failed to publish local member to cluster through raft" {
+		return false
+	}
+	return slices.ContainsFunc(fields, func(f zapcore.Field) bool {
+		err, ok := f.Interface.(error)
+		return f.Key == "error" && ok && strings.Contains(err.Error(), "too many requests")
+	})
+}
+
 func (c *zapToSlog) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	if retrying(e, fields) {
+		return nil
+	}
 	lvl := slog.LevelInfo
 	switch {
 	case e.Level >= zapcore.ErrorLevel:

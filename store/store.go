@@ -186,12 +186,15 @@ func (s *Store) Client() *clientv3.Client { return s.cli }
 
 // op bounds one call to etcd by REQUEST_TIMEOUT and refuses to wait on a member without a leader.
 func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
-	timeout := s.timeout
-	if s.leaderless() {
+	if s.member != nil {
 		// The in-process client ignores WithRequireLeader: answer 503 now, not after the timeout.
-		timeout = 0
+		timeout := s.timeout
+		if s.leaderless() {
+			timeout = 0
+		}
+		return context.WithTimeout(ctx, timeout)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	return clientv3.WithRequireLeader(ctx), cancel
 }
 

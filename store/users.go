@@ -215,7 +215,7 @@ func (s *Store) EachUserPage(ctx context.Context, fn func(docs [][]byte) error) 
 // index once it is filled, or else from one count.
 func (s *Store) eachUser(ctx context.Context, fn func(kvs []*mvccpb.KeyValue) error) (int64, error) {
 	s.index.mu.RLock()
-	n, filled := int64(len(s.index.byID)), s.index.rev > 0
+	n, filled := int64(s.index.ids.Len()), s.index.rev > 0
 	s.index.mu.RUnlock()
 	var rev int64
 	if !filled {

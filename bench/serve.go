@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // profiles of the server under load, on the bare handler's port
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/kelseyhightower/envconfig"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"etcdapi/server"
+	"etcdapi/store"
+)
+
+// serve is the child process of the benchmark: the API, built as main.go builds
+// it, and beside it on another port the bare handlers, plain net/http handlers
+// that do nothing but the API's etcd operation on the same in-process client.
+// The bare port also serves net/http/pprof.
+func serve(bareAddr, logFile string) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var scfg store.Config
+	var hcfg server.Config
+	check(envconfig.Process("", &scfg))
+	check(envconfig.Process("", &hcfg))
+	level := slog.LevelInfo // etcdapi's default LOG_LEVEL: one access log line per request
+	level.UnmarshalText([]byte(os.Getenv("LOG_LEVEL")))
+	f, err := os.Create(logFile)
+	check(err)
+	defer f.Close()
+	lw := server.NewLogWriter(f) // as main.go does
+	defer lw.Close()
+	log := slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: level}))
+	st, err := store.Open(ctx, scfg, log)
+	check(err)
+	defer st.Close()
+	api := &http.Server{Addr: hcfg.Addr, Handler: server.New(st, hcfg, log), ReadHeaderTimeout: 10 * time.Second}
+	bare := &http.Server{Addr: bareAddr, Handler: bareHandlers(st.Client()), ReadHeaderTimeout: 10 * time.Second}
+	for _, s := range []*http.Server{api, bare} {
+		ln, err := net.Listen("tcp", s.Addr)
+		check(err)
+		go s.Serve(ln)
+	}
+	<-ctx.Done()
+	api.Shutdown(context.Background())
+	bare.Shutdown(context.Background())
+}
+
+// bareHandlers answer the benchmark's requests with the same etcd operation as
+// the API and nothing else: no validation, no logging, no metrics.
+func bareHandlers(cli *clientv3.Client) http.Handler {
+	mux := http.DefaultServeMux // with net/http/pprof's handlers
+	mux.HandleFunc("GET /usuarios/{id}", func(w http.ResponseWriter, r *http.Request) {
+		resp, err := cli.Get(r.Context(), "/users/"+r.PathValue("id"))
+		if err != nil || len(resp.Kvs) == 0 {
+			http.Error(w, "{}", 404)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(resp.Kvs[0].Value)
+	})
+	// The body of the benchmark's POST carries "email":"cargaN@email.com"; the
+	// bare handler takes the address from the Email header instead of parsing.
+	mux.HandleFunc("POST /usuarios", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		id := uuid.NewString()
+		email := "/indices/email/" + r.Header.Get("Email")
+		resp, err := cli.Txn(r.Context()).
+			If(clientv3.Compare(clientv3.CreateRevision(email), "=", 0)).
+			Then(clientv3.OpPut("/users/"+id, string(body)), clientv3.OpPut(email, id)).Commit()
+		if err != nil || !resp.Succeeded {
+			http.Error(w, "{}", 409)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(201)
+		fmt.Fprintf(w, `{"id":%q}`, id)
+	})
+	mux.HandleFunc("PUT /config/{k}", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if _, err := cli.Put(r.Context(), "/config/app/"+r.PathValue("k"), string(body)); err != nil {
+			http.Error(w, "{}", 503)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{}`))
+	})
+	return mux
+}
