@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -15,9 +14,9 @@ import (
 // server renews it (the open request is the heartbeat); once granted, only the
 // client's renovar does.
 
-// errLeftLine says that a waiter's key vanished while it waited (deleted by
-// hand, or its lease revoked), so it no longer has a place in line.
-var errLeftLine = errors.New("waiter left the line")
+// errLeftLine says that a waiter's place vanished while it waited (its key
+// deleted by hand, or its lease lost while etcd was unreachable): try again.
+var errLeftLine = fmt.Errorf("%w: the waiter's place in line was lost", ErrUnavailable)
 
 // participantKey is a participant's key under prefix: the lease in hex, as concurrency.Election names it.
 func participantKey(prefix string, lease clientv3.LeaseID) string {
