@@ -82,7 +82,6 @@ func TestElectionResignHandsOverAtOnce(t *testing.T) {
 // TestElectionLeaderThatStopsRenewingLosesLeadership within TTL + 1 s, and the
 // candidate waiting in line leads then.
 func TestElectionLeaderThatStopsRenewingLosesLeadership(t *testing.T) {
-	t.Parallel()
 	srv := httptest.NewServer(api)
 	defer srv.Close()
 	gone := decode[obj](t, call(t, api, "POST", "/eleicao/abandono/candidatar", `{"candidato":"sumido","ttl":5}`))

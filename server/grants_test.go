@@ -40,7 +40,6 @@ func primitives(name string) []primitive {
 // past its TTL, but once granted nothing keeps it alive: each grant is gone
 // within TTL + 1 s (+1 s of slack for a busy machine) without renovar.
 func TestGrantsExpireByThemselves(t *testing.T) {
-	t.Parallel()
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close) // after the parallel subtests
 	for _, p := range primitives("expira-sozinho") {
