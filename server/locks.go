@@ -47,11 +47,15 @@ func (s *server) acquireLock(c *gin.Context) {
 	}
 	l, err := s.store.AcquireLock(c.Request.Context(), c.Param("recurso"), r.Holder, ttl, wait)
 	if errors.Is(err, store.ErrLockHeld) {
-		c.JSON(http.StatusConflict, gin.H{"erro": "Recurso já bloqueado", "holder": l.Holder})
+		body := gin.H{"erro": "Recurso já bloqueado", "holder": l.Holder}
+		if l.Position > 0 {
+			body["posicao"] = l.Position // it waited in line: where it stood
+		}
+		c.JSON(http.StatusConflict, body)
 		return
 	}
 	if err != nil {
-		s.fail(c, err)
+		s.failWait(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{
@@ -118,7 +122,7 @@ func (s *server) getLock(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"recurso": l.Resource, "holder": l.Holder, "token": l.Token, "ttl_restante": l.TTLLeft})
+	c.JSON(http.StatusOK, gin.H{"recurso": l.Resource, "holder": l.Holder, "token": l.Token, "ttl_restante": l.TTLLeft, "fila": l.Queue})
 }
 
 func (s *server) listLocks(c *gin.Context) {

@@ -38,6 +38,19 @@ func (s *server) routes(r *gin.Engine) {
 	api.DELETE("/lock/:recurso", s.releaseLock)
 	api.POST("/lock/:recurso/renovar", s.renewLock)
 
+	api.GET("/eleicao", s.listElections)
+	api.POST("/eleicao/:nome/candidatar", s.campaign)
+	api.GET("/eleicao/:nome", s.getLeader)
+	api.PUT("/eleicao/:nome", s.proclaim)
+	api.POST("/eleicao/:nome/renovar", s.renewLeader)
+	api.DELETE("/eleicao/:nome", s.resign)
+
+	api.GET("/semaforo", s.listSemaphores)
+	api.POST("/semaforo/:nome", s.acquireSlot)
+	api.GET("/semaforo/:nome", s.getSemaphore)
+	api.POST("/semaforo/:nome/renovar", s.renewSlot)
+	api.DELETE("/semaforo/:nome", s.releaseSlot)
+
 	api.GET("/eventos", s.events)
 	api.GET("/cluster", s.cluster)
 	api.GET("/cluster/snapshot", s.snapshot)

@@ -101,5 +101,18 @@ func TestDashboardInARealBrowser(t *testing.T) {
 	}
 	waitFor("service gone after its TTL", row+` === null`, 7*time.Second)
 	shot("dashboard-after-expiry.png")
+
+	// A lock's line, an election's leader and a semaphore's holders show live.
+	waiter := async(srv.Client(), "POST", srv.URL+"/lock/painel", `{"holder":"na-fila","aguardar":10}`)
+	waitFor("lock's line", `document.querySelector('#locks tr[data-recurso="painel"] td:last-child')?.textContent === "1"`, 2*time.Second)
+	call(t, api, "DELETE", "/lock/painel", "")
+	got200(t, waiter)
+	leader := decode[obj](t, call(t, api, "POST", "/eleicao/painel/candidatar", `{"candidato":"navegador","valor":"10.0.0.1"}`))
+	waitFor("election's leader", `[...document.querySelectorAll("#elections td")].some(td => td.textContent === "★ navegador")`, 2*time.Second)
+	slot := decode[obj](t, call(t, api, "POST", "/semaforo/painel", `{"holder":"navegador","limite":3}`))
+	waitFor("semaphore's holders", `[...document.querySelectorAll("#semaphores td")].some(td => td.textContent === "1/3")`, 2*time.Second)
+	shot("dashboard-coordination.png")
+	call(t, api, "DELETE", "/eleicao/painel?token="+token(leader), "")
+	call(t, api, "DELETE", "/semaforo/painel?token="+token(slot), "")
 	call(t, api, "DELETE", "/lock/painel", "")
 }

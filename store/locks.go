@@ -11,9 +11,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-const locksPrefix = "/locks/"
-
-var errLeaseGone = errors.New("lease expired")
+const (
+	locksPrefix      = "/locks/"
+	locksQueuePrefix = "/locks-fila/" // waiters: /locks-fila/{recurso}/{lease hex}
+)
 
 // Lock is a held lock. Token is the lock key's create revision: a fencing
 // token that strictly increases from one holder to the next.
@@ -24,6 +25,8 @@ type Lock struct {
 	TTL        int64  `json:"ttl"`
 	TTLLeft    int64  `json:"ttl_restante"`
 	AcquiredAt string `json:"adquirido_em"`
+	Queue      int64  `json:"fila"` // waiters in line behind the holder
+	Position   int64  `json:"-"`    // where a waiter that gave up stood in line (1: next)
 }
 
 // lockValue is what /locks/{recurso} holds.
@@ -40,73 +43,136 @@ func lockOf(resource string, kv *mvccpb.KeyValue) Lock {
 }
 
 // AcquireLock takes the lock in one transaction: create the key only if it is
-// absent, bound to a lease of ttl seconds. When the lock is held it waits up to
-// wait for a release, watching the key, before answering ErrLockHeld with the
-// current holder.
+// absent and nobody waits in line, bound to a lease of ttl seconds. When it is
+// held, a request that will wait joins the line in that same transaction and
+// is served in arrival order (concurrency.Mutex's recipe): it waits for the
+// waiter just ahead of it to leave, then for the holder to let go. When wait
+// runs out it leaves the line and answers ErrLockHeld with the current holder
+// and the place it stood in line.
 func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl int64, wait time.Duration) (Lock, error) {
-	key := locksPrefix + resource
+	key, queue := locksPrefix+resource, lockQueue(resource)
 	lease, err := s.grant(ctx, ttl)
 	if err != nil {
 		return Lock{}, err
 	}
-	deadline := time.Now().Add(wait)
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			// The lease was granted before the wait: its TTL starts at acquisition,
-			// and a wait longer than the TTL needs a lease of its own.
-			_, err := s.renew(ctx, lease, errLeaseGone)
-			if errors.Is(err, errLeaseGone) {
-				lease, err = s.grant(ctx, ttl)
-			}
-			if err != nil {
-				s.revoke(lease)
-				return Lock{}, err
-			}
-		}
-		now := time.Now().UTC()
-		val, _ := json.Marshal(lockValue{Holder: holder, AcquiredAt: now.Format(time.RFC3339Nano), TTL: ttl})
-		tctx, cancel := s.op(ctx)
-		resp, err := s.cli.Txn(tctx).
-			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-			Then(clientv3.OpPut(key, string(val), clientv3.WithLease(lease))).
-			Else(clientv3.OpGet(key)).
-			Commit()
-		cancel()
-		if err != nil {
-			s.revoke(lease)
-			return Lock{}, wrap(err)
-		}
-		if resp.Succeeded {
-			return Lock{Resource: resource, Holder: holder, Token: resp.Header.Revision, TTL: ttl, TTLLeft: ttl, AcquiredAt: now.Format(time.RFC3339Nano)}, nil
-		}
+	mine := participantKey(queue, lease)
+	orElse := []clientv3.Op{clientv3.OpGet(key)}
+	if wait > 0 {
+		waiter, _ := json.Marshal(map[string]string{"holder": holder})
+		orElse = append(orElse,
+			clientv3.OpPut(mine, string(waiter), clientv3.WithLease(lease)),
+			// this waiter (the newest key) and the one just ahead of it
+			clientv3.OpGet(queue, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(2), clientv3.WithKeysOnly()))
+	}
+	l, val := newLock(resource, holder, ttl)
+	tctx, cancel := s.op(ctx)
+	resp, err := s.cli.Txn(tctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0), clientv3.Compare(clientv3.CreateRevision(queue), "=", 0).WithPrefix()).
+		Then(clientv3.OpPut(key, val, clientv3.WithLease(lease))).
+		Else(orElse...).
+		Commit()
+	cancel()
+	if err != nil {
+		s.revoke(lease)
+		return Lock{}, wrap(err)
+	}
+	if resp.Succeeded {
+		l.Token = resp.Header.Revision
+		return l, nil
+	}
+	if wait == 0 {
+		s.revoke(lease)
 		var current Lock
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 			current = lockOf(resource, kvs[0])
 		}
-		if time.Until(deadline) <= 0 || !s.awaitRelease(ctx, key, resp.Header.Revision+1, deadline) {
-			s.revoke(lease)
-			if err := ctx.Err(); err != nil {
-				return Lock{}, err // the client left while waiting
+		return current, ErrLockHeld
+	}
+
+	rev := resp.Header.Revision // this waiter's place in line
+	var ahead string
+	if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) == 2 {
+		ahead = string(kvs[1].Key)
+	}
+	stop, err := s.heartbeat(ctx, lease)
+	if err == nil {
+		l, err = s.awaitLock(ctx, wait, resource, holder, ttl, lease, rev, ahead)
+	}
+	if err == nil {
+		err = s.granted(ctx, lease, stop)
+		if err == nil {
+			return l, nil
+		}
+	} else if stop != nil {
+		stop()
+	}
+	s.revoke(lease) // leave the line at once
+	if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return Lock{}, err
+	}
+	// Out of time: who holds it, and where this waiter stood.
+	gctx, cancel := s.op(ctx)
+	defer cancel()
+	now, err := s.cli.Txn(gctx).Then(
+		clientv3.OpGet(key),
+		opAhead(queue, rev)).Commit()
+	if err != nil {
+		return Lock{}, wrap(err)
+	}
+	var current Lock
+	if kvs := now.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		current = lockOf(resource, kvs[0])
+	}
+	current.Position = int64(len(now.Responses[1].GetResponseRange().Kvs)) + 1
+	return current, ErrLockHeld
+}
+
+// awaitLock waits, up to wait, for the turn of the waiter created at rev, then
+// for the lock to be free; it then moves from the line to the lock in one
+// transaction. The waiter first in line alone watches the lock's key.
+func (s *Store) awaitLock(ctx context.Context, wait time.Duration, resource, holder string, ttl int64, lease clientv3.LeaseID, rev int64, ahead string) (Lock, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	key, queue := locksPrefix+resource, lockQueue(resource)
+	mine := participantKey(queue, lease)
+	if err := s.awaitTurn(ctx, queue, rev, ahead, rev+1); err != nil {
+		return Lock{}, err
+	}
+	for {
+		l, val := newLock(resource, holder, ttl)
+		tctx, cancel := s.op(ctx)
+		resp, err := s.cli.Txn(tctx).
+			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0), clientv3.Compare(clientv3.CreateRevision(mine), "=", rev)).
+			Then(clientv3.OpPut(key, val, clientv3.WithLease(lease)), clientv3.OpDelete(mine)).
+			Else(clientv3.OpGet(mine, clientv3.WithCountOnly())).
+			Commit()
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return Lock{}, ctx.Err()
 			}
-			return current, ErrLockHeld
+			return Lock{}, wrap(err)
+		}
+		if resp.Succeeded {
+			l.Token = resp.Header.Revision
+			return l, nil
+		}
+		if resp.Responses[0].GetResponseRange().Count == 0 {
+			return Lock{}, errLeftLine
+		}
+		if err := s.awaitDelete(ctx, key, resp.Header.Revision+1); err != nil {
+			return Lock{}, err
 		}
 	}
 }
 
-// awaitRelease watches key from revision rev until it is deleted (released or
-// expired), reporting false when the deadline or the request ends first.
-func (s *Store) awaitRelease(ctx context.Context, key string, rev int64, deadline time.Time) bool {
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	for resp := range s.watcher.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithRev(rev), clientv3.WithFilterPut()) {
-		if resp.Err() != nil {
-			return false
-		}
-		if len(resp.Events) > 0 {
-			return true
-		}
-	}
-	return false
+func lockQueue(resource string) string { return locksQueuePrefix + resource + "/" }
+
+// newLock is a lock taken now, and the value its key holds.
+func newLock(resource, holder string, ttl int64) (Lock, string) {
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	val, _ := json.Marshal(lockValue{Holder: holder, AcquiredAt: now, TTL: ttl})
+	return Lock{Resource: resource, Holder: holder, TTL: ttl, TTLLeft: ttl, AcquiredAt: now}, string(val)
 }
 
 // ReleaseLock releases a lock. With a token it releases only if that token
@@ -162,35 +228,56 @@ func (s *Store) RenewLock(ctx context.Context, resource string, token int64) (in
 	return s.renew(ctx, clientv3.LeaseID(kv.Lease), ErrLockNotFound)
 }
 
-// GetLock returns a held lock with the seconds left on it.
+// GetLock returns a held lock with the seconds left on it and its line's length.
 func (s *Store) GetLock(ctx context.Context, resource string) (Lock, error) {
-	kv, err := s.lockKey(ctx, resource)
+	gctx, cancel := s.op(ctx)
+	resp, err := s.cli.Txn(gctx).Then(
+		clientv3.OpGet(locksPrefix+resource),
+		clientv3.OpGet(lockQueue(resource), clientv3.WithPrefix(), clientv3.WithCountOnly())).Commit()
+	cancel()
 	if err != nil {
-		return Lock{}, err
+		return Lock{}, wrap(err)
 	}
-	left, err := s.ttlsLeft(ctx, []clientv3.LeaseID{clientv3.LeaseID(kv.Lease)})
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return Lock{}, ErrLockNotFound
+	}
+	left, err := s.ttlsLeft(ctx, []clientv3.LeaseID{clientv3.LeaseID(kvs[0].Lease)})
 	if err != nil {
 		return Lock{}, err
 	}
 	if left[0] < 0 {
 		return Lock{}, ErrLockNotFound
 	}
-	l := lockOf(resource, kv)
+	l := lockOf(resource, kvs[0])
 	l.TTLLeft = left[0]
+	l.Queue = resp.Responses[1].GetResponseRange().Count
 	return l, nil
 }
 
-// Locks lists every held lock.
+// Locks lists every held lock with its line's length.
 func (s *Store) Locks(ctx context.Context) ([]Lock, error) {
 	kvs, left, err := s.leasedKeys(ctx, locksPrefix)
 	if err != nil {
 		return nil, err
+	}
+	gctx, cancel := s.op(ctx)
+	waiters, err := s.cli.Get(gctx, locksQueuePrefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	cancel()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	queued := map[string]int64{}
+	for _, kv := range waiters.Kvs {
+		resource, _, _ := strings.Cut(strings.TrimPrefix(string(kv.Key), locksQueuePrefix), "/")
+		queued[resource]++
 	}
 	held := []Lock{}
 	for i, kv := range kvs {
 		if left[i] >= 0 {
 			l := lockOf(strings.TrimPrefix(string(kv.Key), locksPrefix), kv)
 			l.TTLLeft = left[i]
+			l.Queue = queued[l.Resource]
 			held = append(held, l)
 		}
 	}

@@ -123,7 +123,7 @@ func (s *Store) replay(ctx context.Context, key string, from, upto, last int64) 
 }
 
 // Watched are the prefixes a client may watch.
-var Watched = []string{usersPrefix, configPrefix, servicesPrefix, locksPrefix}
+var Watched = []string{usersPrefix, configPrefix, servicesPrefix, locksPrefix, locksQueuePrefix, electionPrefix, semaphorePrefix}
 
 // Watch streams the changes below prefix that come after revision after (0:
 // from now on), in revision order, one batch per etcd revision group. The

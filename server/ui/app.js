@@ -1,4 +1,5 @@
 // etcdapi dashboard: plain modules, no build step. Everything refreshes from /eventos.
+import "./coord.js"; // elections and semaphores
 const $ = (sel) => document.querySelector(sel);
 let token = sessionStorage.getItem("etcdapi-token") || "";
 
@@ -162,9 +163,10 @@ function renderServices() {
 function renderLocks() {
   locks = locks.filter((l) => left(l.expires) > 0);
   $("#locks tbody").replaceChildren(...locks.map((l) =>
-    el("tr", { dataset: { recurso: l.recurso } }, el("td", { textContent: l.recurso }), el("td", { textContent: l.holder }), el("td", {}, el("code", { textContent: l.token })), ttlCell(l.expires))));
+    el("tr", { dataset: { recurso: l.recurso } }, el("td", { textContent: l.recurso }), el("td", { textContent: l.holder }), el("td", {}, el("code", { textContent: l.token })), ttlCell(l.expires), el("td", { textContent: l.fila ?? 0 }))));
 }
 setInterval(() => { renderServices(); renderLocks(); }, 1000);
+setInterval(() => loadLocks().catch(() => {}), 1000); // lines of waiters: see coord.js on why not a stream
 
 // --- live events: the recent ones on load, then each as it happens ---
 const recent = 100; // revisions of history shown on load

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"etcdapi/store"
+)
+
+type candidacyRequest struct {
+	Candidato string          `json:"candidato" binding:"required,max=200"`
+	Valor     json.RawMessage `json:"valor"`
+	TTL       *int64          `json:"ttl" binding:"omitempty,min=5,max=3600"`
+	Aguardar  *float64        `json:"aguardar" binding:"omitempty,min=0,max=60"`
+}
+
+type proclaimRequest struct {
+	Token int64           `json:"token" binding:"required,min=1"`
+	Valor json.RawMessage `json:"valor"`
+}
+
+var electionProblems = map[string]string{
+	"candidato": "obrigatório: um texto de 1 a 200 caracteres",
+	"valor":     "obrigatório: qualquer valor JSON",
+	"ttl":       "deve ser um número inteiro de segundos entre 5 e 3600",
+	"aguardar":  "deve ser um número de segundos entre 0 e 60",
+	"token":     "obrigatório: o token (inteiro positivo) recebido ao ser eleito",
+}
+
+// campaign puts a candidate in line and answers once it leads, or 409 when
+// aguardar runs out first (the candidacy is then withdrawn).
+func (s *server) campaign(c *gin.Context) {
+	var r candidacyRequest
+	if err := readInto(c, &r, electionProblems, false); err != nil {
+		s.fail(c, err)
+		return
+	}
+	ttl := ttlOr(r.TTL, s.cfg.LockTTL)
+	me, err := s.store.Campaign(c.Request.Context(), c.Param("nome"), r.Candidato, r.Valor, ttl, seconds(r.Aguardar))
+	if errors.Is(err, store.ErrOtherLeader) {
+		c.JSON(http.StatusConflict, gin.H{"erro": "Outro candidato lidera", "lider": me.Name, "posicao": me.Position})
+		return
+	}
+	if err != nil {
+		s.failWait(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"mensagem":  "Eleito",
+		"eleicao":   me.Election,
+		"candidato": me.Name,
+		"valor":     me.Value,
+		"token":     me.Token,
+		"ttl":       me.TTL,
+		"expira_em": expiresAt(me.TTL),
+	})
+}
+
+func (s *server) getLeader(c *gin.Context) {
+	e, err := s.store.Leader(c.Request.Context(), c.Param("nome"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, e)
+}
+
+func (s *server) listElections(c *gin.Context) {
+	all, err := s.store.Elections(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, all)
+}
+
+// proclaim lets the leader announce a new valor; observers see it on /eventos.
+func (s *server) proclaim(c *gin.Context) {
+	body, err := readObject(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var r proclaimRequest
+	err = bind(body, &r, electionProblems)
+	if _, ok := body["valor"]; !ok {
+		campos := map[string]string{"valor": electionProblems["valor"]}
+		var ae *apiError
+		if errors.As(err, &ae) {
+			ae.campos["valor"] = campos["valor"]
+			campos = ae.campos
+		}
+		err = &apiError{status: http.StatusBadRequest, msg: "Dados inválidos", campos: campos}
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	me, err := s.store.Proclaim(c.Request.Context(), c.Param("nome"), r.Token, r.Valor)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"mensagem": "Valor proclamado", "eleicao": me.Election, "candidato": me.Name, "valor": me.Value, "token": me.Token})
+}
+
+func (s *server) renewLeader(c *gin.Context) {
+	var r tokenRequest
+	if err := readInto(c, &r, electionProblems, false); err != nil {
+		s.fail(c, err)
+		return
+	}
+	left, err := s.store.RenewLeader(c.Request.Context(), c.Param("nome"), r.Token)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"ttl_restante": left})
+}
+
+// resign ends the leadership of ?token=N: the next candidate in line leads at once.
+func (s *server) resign(c *gin.Context) {
+	token, err := queryToken(c, electionProblems["token"])
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.store.Resign(c.Request.Context(), c.Param("nome"), token); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"mensagem": "Liderança renunciada", "eleicao": c.Param("nome")})
+}

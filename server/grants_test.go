@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// primitive is one of the coordination routes, as the tests below drive it.
+type primitive struct {
+	name            string
+	acquire         string // POST path
+	body            string // %s: who, %d: seconds to wait
+	release         string // DELETE path; the token is appended
+	keys, waitering string // etcd prefix of the grant; of the line
+}
+
+// inLine is how many keys the line's prefix holds with one holder and n waiters
+// (a lock's holder is not under its line's prefix).
+func (p primitive) inLine(n int64) int64 {
+	if p.keys == p.waitering {
+		return n + 1
+	}
+	return n
+}
+
+func primitives(name string) []primitive {
+	return []primitive{
+		{"lock", "/lock/" + name, `{"holder":"%s","ttl":5,"aguardar":%d}`, "/lock/" + name + "?token=", "/locks/" + name, "/locks-fila/" + name + "/"},
+		{"eleicao", "/eleicao/" + name + "/candidatar", `{"candidato":"%s","ttl":5,"aguardar":%d}`, "/eleicao/" + name + "?token=", "/election/" + name + "/", "/election/" + name + "/"},
+		{"semaforo", "/semaforo/" + name, `{"holder":"%s","limite":1,"ttl":5,"aguardar":%d}`, "/semaforo/" + name + "?token=", "/semaphores/" + name + "/", "/semaphores/" + name + "/"},
+	}
+}
+
+// TestGrantsExpireByThemselves: a waiter's lease lives while it waits, even
+// past its TTL, but once granted nothing keeps it alive: each grant is gone
+// within TTL + 1 s (+1 s of slack for a busy machine) without renovar.
+func TestGrantsExpireByThemselves(t *testing.T) {
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close) // after the parallel subtests
+	for _, p := range primitives("expira-sozinho") {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			expect(t, call(t, api, "POST", p.acquire, fmt.Sprintf(p.body, "sumido", 0)), 200)
+			waiter := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, "paciente", 30))
+			r := got200(t, waiter) // after ~5 s: it waited past its own TTL of 5
+			for countKeys(t, p.keys) > 0 {
+				if d := time.Since(r.at); d > 7*time.Second {
+					t.Fatalf("a grant with TTL 5 still there %s after it was granted", d)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if d := time.Since(r.at); d < 3*time.Second {
+				t.Fatalf("the grant expired %s after it was made: its TTL did not start afresh", d)
+			}
+		})
+	}
+}
+
+// TestShutdownEndsWaitersWith503: when the server's shutdown cancels a
+// waiting request, it answers 503 and its place in line is gone.
+func TestShutdownEndsWaitersWith503(t *testing.T) {
+	for _, p := range primitives("desligar") {
+		t.Run(p.name, func(t *testing.T) {
+			held := decode[obj](t, call(t, api, "POST", p.acquire, fmt.Sprintf(p.body, "dono", 0)))
+			ctx, cancel := context.WithCancelCause(context.Background())
+			req := httptest.NewRequest("POST", p.acquire, strings.NewReader(fmt.Sprintf(p.body, "esperando", 30))).WithContext(ctx)
+			req.Header.Set("Content-Type", "application/json")
+			w := httptest.NewRecorder()
+			done := make(chan struct{})
+			go func() { api.ServeHTTP(w, req); close(done) }()
+			await(t, "the waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
+			cancel(errShuttingDown)
+			<-done
+			expect(t, w, 503)
+			await(t, "the waiter's place gone", func() bool { return countKeys(t, p.waitering) == p.inLine(0) })
+			expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
+		})
+	}
+}
+
+// TestHandoverLatency measures, for each primitive, the time from a release
+// to the next waiter's 200 over 100 hand-overs, and logs median and p99. It
+// never fails on time: run it with -v to read the numbers.
+func TestHandoverLatency(t *testing.T) {
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	const handovers = 100
+	for _, p := range primitives("revezamento") {
+		held := decode[obj](t, call(t, api, "POST", p.acquire, fmt.Sprintf(p.body, "h0", 0)))
+		took := make([]time.Duration, 0, handovers)
+		for i := range handovers {
+			next := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, fmt.Sprint("h", i+1), 30))
+			await(t, "the next waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
+			released := time.Now()
+			code, body, err := sendJSON(srv.Client(), "DELETE", srv.URL+p.release+token(held), "")
+			if err != nil || code != 200 {
+				t.Fatalf("release: %d %v %v", code, body, err)
+			}
+			r := got200(t, next)
+			took = append(took, r.at.Sub(released))
+			held = r.body
+		}
+		expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
+		slices.Sort(took)
+		t.Logf("%-8s hand-over (release -> next waiter's 200) over %d: median %s, p99 %s, max %s",
+			p.name, handovers, took[handovers/2].Round(10*time.Microsecond), took[handovers*99/100-1].Round(10*time.Microsecond), took[handovers-1].Round(10*time.Microsecond))
+	}
+}

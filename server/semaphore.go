@@ -1,0 +1,107 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"etcdapi/store"
+)
+
+type slotRequest struct {
+	Holder   string   `json:"holder" binding:"max=200"`
+	Limite   int64    `json:"limite" binding:"required,min=1,max=1000"`
+	TTL      *int64   `json:"ttl" binding:"omitempty,min=5,max=3600"`
+	Aguardar *float64 `json:"aguardar" binding:"omitempty,min=0,max=60"`
+}
+
+var semaphoreProblems = map[string]string{
+	"holder":   "deve ser um texto de até 200 caracteres",
+	"limite":   "obrigatório: um número inteiro de vagas entre 1 e 1000",
+	"ttl":      "deve ser um número inteiro de segundos entre 5 e 3600",
+	"aguardar": "deve ser um número de segundos entre 0 e 60",
+	"token":    "obrigatório: o token (inteiro positivo) recebido ao obter a vaga",
+}
+
+// acquireSlot takes one of limite places, waiting in line up to aguardar.
+func (s *server) acquireSlot(c *gin.Context) {
+	var r slotRequest
+	if err := readInto(c, &r, semaphoreProblems, false); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if r.Holder == "" {
+		r.Holder = "unknown" // as locks do
+	}
+	ttl := ttlOr(r.TTL, s.cfg.LockTTL)
+	slot, holders, err := s.store.AcquireSlot(c.Request.Context(), c.Param("nome"), r.Holder, r.Limite, ttl, seconds(r.Aguardar))
+	switch {
+	case errors.Is(err, store.ErrNoSlot):
+		c.JSON(http.StatusConflict, gin.H{"erro": "Sem vagas", "ocupantes": holders})
+		return
+	case errors.Is(err, store.ErrLimitMismatch):
+		s.fail(c, &apiError{status: http.StatusBadRequest, msg: "Dados inválidos", campos: map[string]string{
+			"limite": fmt.Sprintf("deve ser %d, o limite usado pelos ocupantes atuais", slot.Limit)}})
+		return
+	case err != nil:
+		s.failWait(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"mensagem":  "Vaga obtida",
+		"semaforo":  slot.Semaphore,
+		"holder":    slot.Holder,
+		"token":     slot.Token,
+		"limite":    slot.Limit,
+		"ttl":       slot.TTL,
+		"expira_em": expiresAt(slot.TTL),
+	})
+}
+
+func (s *server) getSemaphore(c *gin.Context) {
+	sem, err := s.store.GetSemaphore(c.Request.Context(), c.Param("nome"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, sem)
+}
+
+func (s *server) listSemaphores(c *gin.Context) {
+	all, err := s.store.Semaphores(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, all)
+}
+
+func (s *server) renewSlot(c *gin.Context) {
+	var r tokenRequest
+	if err := readInto(c, &r, semaphoreProblems, false); err != nil {
+		s.fail(c, err)
+		return
+	}
+	left, err := s.store.RenewSlot(c.Request.Context(), c.Param("nome"), r.Token)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"ttl_restante": left})
+}
+
+// releaseSlot frees the place of ?token=N: the next in line takes it at once.
+func (s *server) releaseSlot(c *gin.Context) {
+	token, err := queryToken(c, semaphoreProblems["token"])
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.store.ReleaseSlot(c.Request.Context(), c.Param("nome"), token); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"mensagem": "Vaga liberada", "semaforo": c.Param("nome")})
+}

@@ -1,0 +1,58 @@
+// Elections and semaphores on the dashboard. Self-contained (its own fetch) so
+// app.js only imports it.
+const $ = (sel) => document.querySelector(sel);
+const authToken = () => sessionStorage.getItem("etcdapi-token") || "";
+
+async function get(path) {
+  const headers = authToken() ? { Authorization: "Bearer " + authToken() } : {};
+  const resp = await fetch(path, { headers });
+  if (!resp.ok) throw new Error((await resp.json().catch(() => null))?.erro || resp.statusText);
+  return resp.json();
+}
+
+const el = (tag, props = {}, ...children) => {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...children);
+  return e;
+};
+const code = (text) => el("code", { textContent: text });
+const left = (t) => Math.max(0, Math.ceil((t - Date.now()) / 1000));
+const ttlCell = (t) => el("td", { className: "ttl" + (left(t) <= 5 ? " low" : ""), textContent: left(t) + " s" });
+
+// --- elections: leader, its value, and the candidates in line ---
+let elections = [];
+async function loadElections() {
+  const now = Date.now();
+  elections = (await get("/eleicao")).map((e) => ({ ...e, expires: now + e.ttl_restante * 1000 }));
+  renderElections();
+}
+function renderElections() {
+  $("#elections tbody").replaceChildren(...elections.map((e) =>
+    el("tr", {}, el("td", { textContent: e.eleicao }), el("td", { className: "leader", textContent: "★ " + e.lider }),
+      el("td", {}, code(JSON.stringify(e.valor))), el("td", {}, code(String(e.token))), ttlCell(e.expires),
+      el("td", { textContent: e.candidatos.slice(1).join(", ") || "—" }))));
+}
+
+// --- semaphores: holders of the limit, and the line ---
+let semaphores = [];
+async function loadSemaphores() {
+  const now = Date.now();
+  semaphores = (await get("/semaforo")).map((s) => ({ ...s, ocupantes: s.ocupantes.map((o) => ({ ...o, expires: now + o.ttl_restante * 1000 })) }));
+  renderSemaphores();
+}
+function renderSemaphores() {
+  $("#semaphores tbody").replaceChildren(...semaphores.map((s) =>
+    el("tr", {}, el("td", { textContent: s.semaforo }), el("td", { textContent: `${s.ocupantes.length}/${s.limite}` }),
+      el("td", {}, ...s.ocupantes.map((o) => el("div", {}, `${o.holder} `, code("#" + o.token), ` ${left(o.expires)} s`))),
+      el("td", { textContent: s.fila }))));
+}
+setInterval(() => { renderElections(); renderSemaphores(); }, 1000);
+
+// --- refreshed every second, not streamed: a browser opens at most 6
+// connections to one host over HTTP/1.1, and app.js's four /eventos streams
+// already hold four of them; two more would leave no connection for fetch.
+async function refresh() {
+  await Promise.all([loadElections(), loadSemaphores()]).catch(() => {});
+  setTimeout(refresh, 1000);
+}
+refresh();

@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sort"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// semaphorePrefix holds a semaphore's holders and waiters as
+// /semaphores/{nome}/{lease hex}, in one line ordered by create revision: the
+// first limite keys hold it (the semaphore as Consul documents it, with
+// etcd's revisions for the order).
+const semaphorePrefix = "/semaphores/"
+
+// Slot is a place in a semaphore; Token is its key's create revision.
+type Slot struct {
+	Semaphore string `json:"-"`
+	Holder    string `json:"holder"`
+	Token     int64  `json:"token"`
+	Limit     int64  `json:"-"`
+	TTL       int64  `json:"-"`
+	TTLLeft   int64  `json:"ttl_restante"`
+}
+
+// Semaphore is who holds a semaphore and how many wait.
+type Semaphore struct {
+	Name    string `json:"semaforo"`
+	Limit   int64  `json:"limite"`
+	Holders []Slot `json:"ocupantes"`
+	Queue   int64  `json:"fila"`
+}
+
+// slotValue is what a holder's or waiter's key holds.
+type slotValue struct {
+	Holder string `json:"holder"`
+	Limit  int64  `json:"limite"`
+	TTL    int64  `json:"ttl"`
+}
+
+func semaphoreKeys(name string) string { return semaphorePrefix + name + "/" }
+
+func slotOf(kv *mvccpb.KeyValue) slotValue {
+	var v slotValue
+	json.Unmarshal(kv.Value, &v)
+	return v
+}
+
+// AcquireSlot takes a place among a semaphore's limit holders, waiting in line
+// up to wait. ErrLimitMismatch (with the limit in use) when the holders use
+// another limit; ErrNoSlot with the holders when wait runs out.
+func (s *Store) AcquireSlot(ctx context.Context, name, holder string, limit, ttl int64, wait time.Duration) (Slot, []Slot, error) {
+	prefix := semaphoreKeys(name)
+	lease, err := s.grant(ctx, ttl)
+	if err != nil {
+		return Slot{}, nil, err
+	}
+	val, _ := json.Marshal(slotValue{Holder: holder, Limit: limit, TTL: ttl})
+	tctx, cancel := s.op(ctx)
+	resp, err := s.cli.Txn(tctx).Then(
+		clientv3.OpPut(participantKey(prefix, lease), string(val), clientv3.WithLease(lease)),
+		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend)),
+	).Commit()
+	cancel()
+	if err != nil {
+		s.revoke(lease)
+		return Slot{}, nil, wrap(err)
+	}
+	me := Slot{Semaphore: name, Holder: holder, Token: resp.Header.Revision, Limit: limit, TTL: ttl, TTLLeft: ttl}
+	line := resp.Responses[1].GetResponseRange().Kvs
+	if len(line) > 0 && line[0].CreateRevision != me.Token {
+		if inUse := slotOf(line[0]).Limit; inUse > 0 && inUse != limit {
+			s.revoke(lease)
+			return Slot{Limit: inUse}, nil, ErrLimitMismatch
+		}
+	}
+	ahead := map[string]bool{}
+	for _, kv := range line {
+		if kv.CreateRevision < me.Token {
+			ahead[string(kv.Key)] = true
+		}
+	}
+	if int64(len(ahead)) < limit {
+		return me, nil, nil
+	}
+	if wait > 0 {
+		var stop context.CancelFunc
+		if stop, err = s.heartbeat(ctx, lease); err == nil {
+			wctx, cancel := context.WithTimeout(ctx, wait)
+			err = s.awaitSlot(wctx, prefix, me.Token, ahead, limit)
+			cancel()
+			if err == nil {
+				if err = s.granted(ctx, lease, stop); err == nil {
+					return me, nil, nil
+				}
+			}
+			stop()
+		}
+	}
+	s.revoke(lease) // leave the line at once
+	if ctx.Err() != nil || (err != nil && !errors.Is(err, context.DeadlineExceeded)) {
+		return Slot{}, nil, err
+	}
+	sem, err := s.GetSemaphore(ctx, name)
+	if err != nil && !errors.Is(err, ErrSemaphoreNotFound) {
+		return Slot{}, nil, err
+	}
+	return Slot{}, sem.Holders, ErrNoSlot
+}
+
+// awaitSlot waits until fewer than limit of the keys that were ahead of the
+// waiter created at rev are left. Any of them may leave first, so the waiter
+// watches their whole range for deletions (no read per wake-up, no race to write).
+func (s *Store) awaitSlot(ctx context.Context, prefix string, rev int64, ahead map[string]bool, limit int64) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for resp := range s.watcher.Watch(clientv3.WithRequireLeader(wctx), prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithFilterPut()) {
+		if err := resp.Err(); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return wrap(err)
+		}
+		for _, ev := range resp.Events {
+			delete(ahead, string(ev.Kv.Key))
+		}
+		if int64(len(ahead)) < limit {
+			return nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return ErrUnavailable
+}
+
+// GetSemaphore returns a semaphore's holders, with the seconds left on each, and how many wait.
+func (s *Store) GetSemaphore(ctx context.Context, name string) (Semaphore, error) {
+	all, err := s.semaphores(ctx, semaphoreKeys(name))
+	if err != nil {
+		return Semaphore{}, err
+	}
+	if len(all) == 0 {
+		return Semaphore{}, ErrSemaphoreNotFound
+	}
+	return all[0], nil
+}
+
+// Semaphores lists every semaphore someone holds.
+func (s *Store) Semaphores(ctx context.Context) ([]Semaphore, error) {
+	return s.semaphores(ctx, semaphorePrefix)
+}
+
+func (s *Store) semaphores(ctx context.Context, prefix string) ([]Semaphore, error) {
+	kvs, left, err := s.leasedKeys(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	order := make([]int, 0, len(kvs))
+	for i := range kvs {
+		if left[i] >= 0 {
+			order = append(order, i)
+		}
+	}
+	sort.Slice(order, func(a, b int) bool { return kvs[order[a]].CreateRevision < kvs[order[b]].CreateRevision })
+	byName := map[string]*Semaphore{}
+	var names []string
+	for _, i := range order {
+		key := strings.TrimPrefix(string(kvs[i].Key), semaphorePrefix)
+		slash := strings.LastIndex(key, "/")
+		if slash <= 0 {
+			continue // not a holder's key
+		}
+		name, v := key[:slash], slotOf(kvs[i])
+		sem := byName[name]
+		if sem == nil {
+			sem = &Semaphore{Name: name, Limit: max(v.Limit, 1), Holders: []Slot{}}
+			byName[name] = sem
+			names = append(names, name)
+		}
+		if int64(len(sem.Holders)) < sem.Limit {
+			sem.Holders = append(sem.Holders, Slot{Holder: v.Holder, Token: kvs[i].CreateRevision, TTLLeft: left[i]})
+		} else {
+			sem.Queue++
+		}
+	}
+	sort.Strings(names)
+	out := []Semaphore{}
+	for _, n := range names {
+		out = append(out, *byName[n])
+	}
+	return out, nil
+}
+
+// slotKey is the key of the holder with token: ErrNotOccupant when token holds
+// no place while others do, ErrSlotNotFound when nobody holds the semaphore.
+func (s *Store) slotKey(ctx context.Context, name string, token int64) (*mvccpb.KeyValue, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	prefix := semaphoreKeys(name)
+	resp, err := s.cli.Txn(ctx).Then(
+		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithMinCreateRev(token), clientv3.WithMaxCreateRev(token)),
+		opAhead(prefix, token),
+		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithCountOnly()),
+	).Commit()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		if resp.Responses[2].GetResponseRange().Count == 0 {
+			return nil, ErrSlotNotFound
+		}
+		return nil, ErrNotOccupant
+	}
+	if int64(len(resp.Responses[1].GetResponseRange().Kvs)) >= max(slotOf(kvs[0]).Limit, 1) {
+		return nil, ErrNotOccupant // a waiter's key, not a holder's
+	}
+	return kvs[0], nil
+}
+
+// RenewSlot renews the lease of the holder with token and returns its TTL.
+func (s *Store) RenewSlot(ctx context.Context, name string, token int64) (int64, error) {
+	kv, err := s.slotKey(ctx, name, token)
+	if err != nil {
+		return 0, err
+	}
+	return s.renew(ctx, clientv3.LeaseID(kv.Lease), ErrSlotNotFound)
+}
+
+// ReleaseSlot frees the place of the holder with token: the next in line takes it at once.
+func (s *Store) ReleaseSlot(ctx context.Context, name string, token int64) error {
+	kv, err := s.slotKey(ctx, name, token)
+	if err != nil {
+		return err
+	}
+	tctx, cancel := s.op(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(tctx).
+		If(clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", token)).
+		Then(clientv3.OpDelete(string(kv.Key))).
+		Commit()
+	if err != nil {
+		return wrap(err)
+	}
+	if !resp.Succeeded {
+		return ErrSlotNotFound
+	}
+	if kv.Lease != 0 {
+		s.revoke(clientv3.LeaseID(kv.Lease)) // the key is gone already; the lease would only linger
+	}
+	return nil
+}

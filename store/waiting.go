@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Fair locks, elections and semaphores share etcd's queue recipe (as in
+// clientv3/concurrency): every participant is a key bound to its own lease,
+// and its place in line is the key's create revision. One lease serves a
+// participant from the moment it joins until it lets go: while it waits, the
+// server renews it (the open request is the heartbeat); once granted, only the
+// client's renovar does.
+
+// errLeftLine says that a waiter's place vanished while it waited (its key
+// deleted by hand, or its lease lost while etcd was unreachable): try again.
+var errLeftLine = fmt.Errorf("%w: the waiter's place in line was lost", ErrUnavailable)
+
+// participantKey is a participant's key under prefix: the lease in hex, as concurrency.Election names it.
+func participantKey(prefix string, lease clientv3.LeaseID) string {
+	return fmt.Sprintf("%s%x", prefix, int64(lease))
+}
+
+// heartbeat keeps a waiter's lease alive until stop is called or ctx ends.
+func (s *Store) heartbeat(ctx context.Context, lease clientv3.LeaseID) (stop context.CancelFunc, err error) {
+	ctx, stop = context.WithCancel(ctx)
+	ch, err := s.cli.KeepAlive(ctx, lease)
+	if err != nil {
+		stop()
+		return nil, wrap(err)
+	}
+	go func() {
+		for range ch { // drained, or the client's queue fills and it complains
+		}
+	}()
+	return stop, nil
+}
+
+// granted ends a waiter's heartbeat and starts its grant's TTL afresh: from
+// now on only the client keeps it alive. ErrLeaseGone when it expired meanwhile.
+func (s *Store) granted(ctx context.Context, lease clientv3.LeaseID, stop context.CancelFunc) error {
+	if stop != nil {
+		stop()
+	}
+	_, err := s.renew(ctx, lease, errLeftLine)
+	return err
+}
+
+// awaitDelete watches key from revision rev until it is deleted. It returns
+// nil then, ctx's error when ctx ends first, ErrUnavailable when the watch breaks.
+func (s *Store) awaitDelete(ctx context.Context, key string, rev int64) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for resp := range s.watcher.Watch(clientv3.WithRequireLeader(wctx), key, clientv3.WithRev(rev), clientv3.WithFilterPut()) {
+		if err := resp.Err(); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return wrap(err)
+		}
+		if len(resp.Events) > 0 {
+			return nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: watch ended", ErrUnavailable)
+}
+
+// awaitTurn waits until no key under prefix was created before rev, the
+// waiter's own create revision. Each waiter watches only the key just ahead of
+// it (concurrency's waitDeletes), so a release wakes one waiter, not all.
+// ahead and from, when known, spare the first read.
+func (s *Store) awaitTurn(ctx context.Context, prefix string, rev int64, ahead string, from int64) error {
+	for {
+		if ahead == "" {
+			gctx, cancel := s.op(ctx)
+			resp, err := s.cli.Get(gctx, prefix, append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(rev-1), clientv3.WithKeysOnly())...)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return wrap(err)
+			}
+			if len(resp.Kvs) == 0 {
+				return nil
+			}
+			ahead, from = string(resp.Kvs[0].Key), resp.Header.Revision+1
+		}
+		if err := s.awaitDelete(ctx, ahead, from); err != nil {
+			return err
+		}
+		ahead = ""
+	}
+}
+
+// opAhead reads the keys under prefix created before rev: those ahead in line.
+// Keys, not a count: etcd counts before it filters by create revision.
+func opAhead(prefix string, rev int64) clientv3.Op {
+	return clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(rev-1), clientv3.WithKeysOnly())
+}
