@@ -11,6 +11,11 @@ import (
 	"etcdapi/store"
 )
 
+// ErrShuttingDown is the cause with which the process cancels every request's
+// context when it shuts down (see main.go): a handler that waits (a lock's
+// aguardar, a stream) ends at once, and fail answers it 503.
+var ErrShuttingDown = errors.New("server shutting down")
+
 // apiError is a client's mistake, answered as {"erro": msg, "campos": ...}.
 type apiError struct {
 	status int
@@ -58,6 +63,10 @@ func (s *server) fail(c *gin.Context, err error) {
 			c.AbortWithStatusJSON(e.status, gin.H{"erro": e.msg})
 			return
 		}
+	}
+	if ctx := c.Request.Context(); errors.Is(context.Cause(ctx), ErrShuttingDown) {
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"erro": "Servidor encerrando: tente novamente em outro membro ou mais tarde"})
+		return
 	}
 	if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
 		c.Abort() // the client left; nobody reads an answer
