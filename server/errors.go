@@ -76,8 +76,22 @@ func (s *server) fail(c *gin.Context, err error) {
 	c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"erro": "Erro interno", "request_id": c.GetString(requestIDKey)})
 }
 
-// recovered answers a panic as a JSON 500; the process lives on.
-func (s *server) recovered(c *gin.Context, p any) {
-	s.log.Error("panic", "request_id", c.GetString(requestIDKey), "panic", p, "stack", string(debug.Stack()))
-	c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"erro": "Erro interno", "request_id": c.GetString(requestIDKey)})
+// recoverPanics answers a panic as a JSON 500; the process lives on. Gin's
+// own recovery would swallow http.ErrAbortHandler as if the client had left;
+// here it goes on to net/http, which cuts the connection: a handler that
+// fails after part of its answer is sent leaves the client a broken
+// transfer, never a clean end of a truncated body.
+func (s *server) recoverPanics(c *gin.Context) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		s.log.Error("panic", "request_id", c.GetString(requestIDKey), "panic", p, "stack", string(debug.Stack()))
+		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"erro": "Erro interno", "request_id": c.GetString(requestIDKey)})
+	}()
+	c.Next()
 }

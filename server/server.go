@@ -2,7 +2,6 @@
 package server
 
 import (
-	"io"
 	"log/slog"
 	"time"
 
@@ -37,7 +36,7 @@ func New(st *store.Store, cfg Config, log *slog.Logger) *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.UseRawPath = true // an escaped "/" stays inside its path parameter, and gets a 400
-	r.Use(s.requestID, s.accessLog, gin.CustomRecoveryWithWriter(io.Discard, s.recovered), s.validParams, s.limitBody)
+	r.Use(s.requestID, s.accessLog, s.recoverPanics, s.validParams, s.limitBody)
 	if len(cfg.CORSOrigins) > 0 {
 		r.Use(cors.New(cors.Config{
 			AllowOrigins:  cfg.CORSOrigins,

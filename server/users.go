@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
@@ -264,7 +265,11 @@ func (s *server) streamUsers(c *gin.Context) {
 		s.fail(c, err)
 	case err != nil:
 		// Too late for a status code: cut the connection so the client sees a broken array.
-		s.log.Error("listing users", "request_id", c.GetString(requestIDKey), "err", err)
+		level := slog.LevelError
+		if c.Request.Context().Err() != nil {
+			level = slog.LevelDebug // the client left (or the server is shutting down): nothing went wrong here
+		}
+		s.log.Log(c.Request.Context(), level, "listing users cut short", "request_id", c.GetString(requestIDKey), "err", err)
 		panic(http.ErrAbortHandler)
 	case !started:
 		c.Data(http.StatusOK, jsonType, []byte("[]"))
