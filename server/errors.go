@@ -41,6 +41,7 @@ var storeErrors = []struct {
 	{store.ErrEmailTaken, http.StatusConflict, "Email já utilizado por outro usuário"},
 	{store.ErrLockHeld, http.StatusConflict, "Recurso já bloqueado"},
 	{store.ErrNotHolder, http.StatusConflict, "O token informado não detém este lock"},
+	{store.ErrUnreadable, http.StatusUnprocessableEntity, "O valor guardado nesta chave não foi escrito pelo etcdapi e não pode ser lido: corrija-o ou apague-o"},
 	{store.ErrStale, http.StatusPreconditionFailed, "Versão desatualizada: o recurso mudou desde o If-Match informado"},
 	{store.ErrCompacted, http.StatusGone, "Revisão já compactada pelo etcd: recomece a leitura"},
 	{store.ErrUnavailable, http.StatusServiceUnavailable, "etcd indisponível ou sem quórum: tente novamente"},

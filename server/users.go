@@ -134,6 +134,9 @@ func (s *server) replaceUser(c *gin.Context) {
 // patchUser is PATCH: the body is a JSON merge patch (RFC 7396) on the stored user.
 func (s *server) patchUser(c *gin.Context) {
 	s.updateUser(c, func(cur []byte, body map[string]json.RawMessage) (map[string]json.RawMessage, error) {
+		if json.Unmarshal(cur, new(map[string]json.RawMessage)) != nil {
+			return nil, store.ErrUnreadable // written by another client: nothing to patch (PUT replaces it)
+		}
 		patch, _ := json.Marshal(body)
 		merged, err := jsonpatch.MergePatch(cur, patch)
 		if err != nil {
@@ -288,7 +291,9 @@ func parseCursor(cursor string) (rev int64, after string, err error) {
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(cursor)
 	r, id, ok := strings.Cut(string(raw), "/")
-	if err == nil && ok && validIdentifier(id) {
+	// Any id will do: the listing's range keeps the read under /users/, and
+	// another client may have written keys that are not identifiers.
+	if err == nil && ok && id != "" {
 		if rev, err = strconv.ParseInt(r, 10, 64); err == nil && rev > 0 {
 			return rev, id, nil
 		}

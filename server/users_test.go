@@ -292,7 +292,7 @@ func TestListUsersPagesAtOneRevision(t *testing.T) {
 			t.Fatalf("page order differs at %d", i)
 		}
 	}
-	for _, q := range []string{"limite=0", "limite=1001", "limite=abc", "limite=2&cursor=zzz", "limite=2&cursor=" + makeCursor(5, "../x")} {
+	for _, q := range []string{"limite=0", "limite=1001", "limite=abc", "limite=2&cursor=zzz", "limite=2&cursor=" + makeCursor(5, "")} {
 		expect(t, call(t, api, "GET", "/usuarios?"+q, ""), 400)
 	}
 }

@@ -40,8 +40,13 @@ func newUserIndex() *userIndex {
 	return &userIndex{byID: map[string]int{}, grams: map[uint32][]uint32{}, changed: make(chan struct{})}
 }
 
-// put adds or replaces a user; the old slot dies and is reclaimed later.
+// put adds or replaces a user; the old slot dies and is reclaimed later. A
+// value that is not a user (written by another client) is not searchable.
 func (x *userIndex) put(id string, doc []byte) {
+	if !isObject(doc) {
+		x.remove(id)
+		return
+	}
 	if i, ok := x.byID[id]; ok {
 		x.slots[i].live = false
 		x.dead++

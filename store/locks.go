@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -33,10 +34,12 @@ type lockValue struct {
 	TTL        int64  `json:"ttl"`
 }
 
-func lockOf(resource string, kv *mvccpb.KeyValue) Lock {
+// lockOf reads a held lock; ok is false when another etcd client wrote
+// something there that is not a lock (the lock is held all the same).
+func lockOf(resource string, kv *mvccpb.KeyValue) (l Lock, ok bool) {
 	var v lockValue
-	json.Unmarshal(kv.Value, &v)
-	return Lock{Resource: resource, Holder: v.Holder, Token: kv.CreateRevision, TTL: v.TTL, AcquiredAt: v.AcquiredAt}
+	ok = isObject(kv.Value) && json.Unmarshal(kv.Value, &v) == nil
+	return Lock{Resource: resource, Holder: v.Holder, Token: kv.CreateRevision, TTL: v.TTL, AcquiredAt: v.AcquiredAt}, ok
 }
 
 // AcquireLock takes the lock in one transaction: create the key only if it is
@@ -81,7 +84,7 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 		}
 		var current Lock
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-			current = lockOf(resource, kvs[0])
+			current, _ = lockOf(resource, kvs[0])
 		}
 		if time.Until(deadline) <= 0 || !s.awaitRelease(ctx, key, resp.Header.Revision+1, deadline) {
 			s.revoke(lease)
@@ -175,7 +178,10 @@ func (s *Store) GetLock(ctx context.Context, resource string) (Lock, error) {
 	if left[0] < 0 {
 		return Lock{}, ErrLockNotFound
 	}
-	l := lockOf(resource, kv)
+	l, ok := lockOf(resource, kv)
+	if !ok {
+		return Lock{}, fmt.Errorf("%w: %s", ErrUnreadable, kv.Key)
+	}
 	l.TTLLeft = left[0]
 	return l, nil
 }
@@ -187,13 +193,20 @@ func (s *Store) Locks(ctx context.Context) ([]Lock, error) {
 		return nil, err
 	}
 	held := []Lock{}
+	var skipped []string
 	for i, kv := range kvs {
-		if left[i] >= 0 {
-			l := lockOf(strings.TrimPrefix(string(kv.Key), locksPrefix), kv)
-			l.TTLLeft = left[i]
-			held = append(held, l)
+		if left[i] < 0 {
+			continue // expired a moment ago
 		}
+		l, ok := lockOf(strings.TrimPrefix(string(kv.Key), locksPrefix), kv)
+		if !ok {
+			skipped = append(skipped, string(kv.Key))
+			continue
+		}
+		l.TTLLeft = left[i]
+		held = append(held, l)
 	}
+	s.skipped(skipped)
 	return held, nil
 }
 

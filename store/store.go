@@ -2,7 +2,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,6 +80,7 @@ type Store struct {
 	member  *member // nil in external mode
 	index   *userIndex
 	stop    context.CancelFunc // ends the index's watch
+	log     *slog.Logger
 }
 
 // Open starts the embedded member, or connects to the external cluster, and
@@ -88,7 +91,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ETCD_LOG_LEVEL: %w", err)
 	}
-	s := &Store{timeout: cfg.RequestTimeout, index: newUserIndex()}
+	s := &Store{timeout: cfg.RequestTimeout, index: newUserIndex(), log: log}
 	if len(cfg.Endpoints) == 0 {
 		s.member, err = startMember(ctx, cfg, zl, quiet)
 		if err != nil {
@@ -195,6 +198,20 @@ func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // leaderless tells that the embedded member knows it has no leader.
 func (s *Store) leaderless() bool { return s.member != nil && s.member.etcd.Server.Leader() == 0 }
+
+// isObject tells whether a stored value is a JSON object, as etcdapi writes users.
+func isObject(v []byte) bool {
+	v = bytes.TrimLeft(v, " \t\r\n")
+	return len(v) > 0 && v[0] == '{' && json.Valid(v)
+}
+
+// skipped logs, once per listing, the keys left out of it because another
+// etcd client wrote something there that etcdapi cannot read.
+func (s *Store) skipped(keys []string) {
+	if len(keys) > 0 {
+		s.log.Warn("values not written by etcdapi left out of a listing", "count", len(keys), "keys", keys[:min(len(keys), 10)])
+	}
+}
 
 // startIndex fills the search index and keeps it current, in the background.
 func (s *Store) startIndex() {
