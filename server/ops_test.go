@@ -170,3 +170,15 @@ func TestCORSOnEveryAnswerAndTheTokenJudgedFirst(t *testing.T) {
 		}
 	}
 }
+
+// Maintenance twice in a row compacts at a revision compacted already: etcd's
+// ErrCompacted is no failure then. A member of its own, since compaction
+// would cut the history other tests of the package read.
+func TestMaintenanceTwiceInARow(t *testing.T) {
+	own := testenv.OpenStore(testenv.StoreConfig())
+	defer own.Close()
+	h := New(own, testConfig(), slog.New(slog.DiscardHandler))
+	expect(t, call(t, h, "PUT", "/config/x", `{"valor":1}`), 200)
+	expect(t, call(t, h, "POST", "/cluster/manutencao", ""), 200)
+	expect(t, call(t, h, "POST", "/cluster/manutencao", ""), 200)
+}
