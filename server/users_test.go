@@ -298,6 +298,12 @@ func TestListUsersPagesAtOneRevision(t *testing.T) {
 }
 
 func TestListCursorOlderThanCompactionIsGone(t *testing.T) {
+	st, api := ownMember(t)
+	createUser := func(t testing.TB, body string) (string, string) {
+		w := call(t, api, "POST", "/usuarios", body)
+		expect(t, w, 201)
+		return decode[obj](t, w)["id"].(string), w.Header().Get("ETag")
+	}
 	for range 3 {
 		createUser(t, `{"nome":"Compactado"}`)
 	}
