@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"etcdapi/internal/testenv"
 )
 
 func acquire(t testing.TB, resource, body string) (int, obj) {
@@ -235,8 +238,8 @@ func (r *fencedResource) violate(msg string) {
 // contend has clients workers take the lock named by lockPath(worker) over
 // HTTP, update the resource while holding it, and release it, until total
 // acquisitions; it returns the resource and the number of acquisitions.
-func contend(t *testing.T, clients, total int, lockPath func(worker int) string) (*fencedResource, int) {
-	srv := httptest.NewServer(api)
+func contend(t *testing.T, h http.Handler, clients, total int, lockPath func(worker int) string) (*fencedResource, int) {
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	res := new(fencedResource)
 	var (
@@ -289,7 +292,7 @@ func contend(t *testing.T, clients, total int, lockPath func(worker int) string)
 // doing a slow read-modify-write on a fenced resource while it holds it: no
 // two holders are ever inside together, no token is stale, no update is lost.
 func TestLockMutualExclusion(t *testing.T) {
-	res, n := contend(t, 50, 500, func(int) string { return "/lock/mutex" })
+	res, n := contend(t, api, 50, 500, func(int) string { return "/lock/mutex" })
 	if n < 500 {
 		t.Fatalf("%d acquisitions, want at least 500", n)
 	}
@@ -302,7 +305,7 @@ func TestLockMutualExclusion(t *testing.T) {
 // as a lock keyed by the wrong name would) must see the violations: the test
 // above can fail.
 func TestLockMutualExclusionCatchesABrokenAcquire(t *testing.T) {
-	res, n := contend(t, 20, 100, func(i int) string { return fmt.Sprintf("/lock/quebrado-%d", i) })
+	res, n := contend(t, api, 20, 100, func(i int) string { return fmt.Sprintf("/lock/quebrado-%d", i) })
 	if len(res.violations) == 0 && res.value == n {
 		t.Fatalf("%d acquisitions through a broken lock and no violation seen", n)
 	}
@@ -323,5 +326,23 @@ func TestWaiterLongerThanItsTTLStillGetsTheLock(t *testing.T) {
 	l := decode[obj](t, call(t, api, "GET", "/lock/espera-longa", ""))
 	if left, err := strconv.Atoi(fmt.Sprint(l["ttl_restante"])); err != nil || left < 4 {
 		t.Fatalf("the lock starts with %v s left, want its whole TTL", l["ttl_restante"])
+	}
+}
+
+// With ETCD_LISTEN_CLIENT_URLS=off the member has no client port; watches then
+// go over a private unix socket, not the in-process client that deadlocks
+// with many waiters: 50 waiters still share the lock correctly.
+func TestLockMutualExclusionWithoutAClientPort(t *testing.T) {
+	cfg := testenv.StoreConfig()
+	cfg.ListenClientURLs.Decode("off")
+	own := testenv.OpenStore(cfg)
+	defer own.Close()
+	if urls := own.ClientURLs(); len(urls) != 0 {
+		t.Fatalf("off, yet client URLs %v", urls)
+	}
+	h := New(own, testConfig(), slog.New(slog.DiscardHandler))
+	res, n := contend(t, h, 50, 500, func(int) string { return "/lock/mutex-off" })
+	if n < 500 || len(res.violations) > 0 || res.value != n {
+		t.Fatalf("%d acquisitions, counter %d, violations: %v", n, res.value, res.violations[:min(len(res.violations), 5)])
 	}
 }

@@ -102,9 +102,6 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 			s.Close()
 			return nil, err
 		}
-		if s.watcher == nil {
-			s.watcher = s.cli
-		}
 		s.startIndex()
 		return s, nil
 	}
@@ -178,6 +175,9 @@ func (s *Store) DataDir() string {
 func (s *Store) ClientURLs() []string {
 	if s.member == nil {
 		return s.cli.Endpoints()
+	}
+	if s.member.private {
+		return nil // ETCD_LISTEN_CLIENT_URLS=off: the socket is this process's own
 	}
 	return strings.Split(URLs(s.member.etcd.Config().AdvertiseClientUrls).String(), ",")
 }
