@@ -124,11 +124,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 
+	// Every request's context derives from base: shutting down cancels it with
+	// server.ErrShuttingDown, so streams end and waiters answer 503 at once
+	// instead of holding Shutdown until its limit.
+	base, cancelBase := context.WithCancelCause(context.Background())
+	defer cancelBase(nil)
 	srv := &http.Server{
 		Handler:           server.New(st, cfg.Server, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
+	srv.RegisterOnShutdown(func() { cancelBase(server.ErrShuttingDown) })
 	printBanner(stdout, cfg, st, ln.Addr().String())
 
 	served := make(chan error, 1)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -182,13 +183,92 @@ func TestRunKeepsUsersAcrossARestartOnTheSameDataDir(t *testing.T) {
 
 func TestSIGTERMShutsDownCleanlyAndQuietly(t *testing.T) {
 	p := start(t, memberEnv(t.TempDir())).ready(t)
-	p.cmd.Process.Signal(os.Interrupt)
+	p.cmd.Process.Signal(syscall.SIGTERM)
 	if code := p.exit(t, 15*time.Second); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, p.out)
 	}
 	// The banner and one shutdown line: etcd's own noise is filtered.
 	if lines := strings.Count(p.out.String(), "\n"); lines > 6 || !strings.Contains(p.out.String(), "shut down") {
 		t.Fatalf("output of a clean start and stop:\n%s", p.out)
+	}
+}
+
+// An open event stream and a lock waiter must not hold the shutdown: the
+// stream ends, the waiter gets a 503, and the process is gone within a second.
+func TestSIGTERMEndsStreamsAndAnswersWaitersAtOnce(t *testing.T) {
+	p := start(t, memberEnv(t.TempDir())).ready(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{p.Client}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+
+	// A stream, open once its first comment arrived.
+	stream, err := http.Get(p.API + "/eventos?prefixo=/config/app/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	first := make([]byte, len(": etcdapi"))
+	if _, err := io.ReadFull(stream.Body, first); err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	streamEnded := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, stream.Body); streamEnded <- err }()
+
+	// A lock held, and a waiter: it is waiting once its own lease exists.
+	if code, got := request[obj](t, "POST", p.API+"/lock/turno", `{"holder":"a","ttl":60}`); code != 200 {
+		t.Fatalf("acquire: %d %v", code, got)
+	}
+	type answer struct {
+		code int
+		body obj
+		err  error
+	}
+	waiter := make(chan answer, 1)
+	go func() {
+		resp, err := http.Post(p.API+"/lock/turno", "application/json", strings.NewReader(`{"holder":"b","aguardar":30}`))
+		if err != nil {
+			waiter <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		var body obj
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		waiter <- answer{resp.StatusCode, body, err}
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		leases, err := cli.Leases(context.Background())
+		if err == nil && len(leases.Leases) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the waiter never started waiting: %v %v", leases, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	began := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	code := p.exit(t, 5*time.Second)
+	took := time.Since(began)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.out)
+	}
+	if took > time.Second {
+		t.Fatalf("shutdown took %s with a stream and a waiter open, want under 1s:\n%s", took, p.out)
+	}
+	t.Logf("shut down in %s", took.Round(time.Millisecond))
+	if a := <-waiter; a.err != nil || a.code != 503 || a.body["erro"] == nil {
+		t.Fatalf("waiter: %d %v %v, want a 503 with erro", a.code, a.body, a.err)
+	}
+	select {
+	case <-streamEnded:
+	case <-time.After(time.Second):
+		t.Fatal("the event stream is still open after the process exited")
+	}
+	if strings.Contains(p.out.String(), "cut short") {
+		t.Fatalf("shutdown waited for its limit:\n%s", p.out)
 	}
 }
 

@@ -151,18 +151,25 @@ func TestEtcdDebugLogLevelOpensNoProfilingEndpoint(t *testing.T) {
 	}
 }
 
-func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
+// Shutting down does not wait out a lock waiter's aguardar: it answers 503 at
+// once (issue 10; TestSIGTERMEndsStreamsAndAnswersWaitersAtOnce times it).
+func TestShutdownAnswersInFlightWaitersAt503(t *testing.T) {
 	p := start(t, memberEnv(t.TempDir())).ready(t)
 	post(p.API+"/lock/ocupado", `{"holder":"dono","ttl":30}`)
 	answered := make(chan int, 1)
 	go func() {
-		code, _, _ := post(p.API+"/lock/ocupado", `{"holder":"paciente","aguardar":2}`)
+		code, _, _ := post(p.API+"/lock/ocupado", `{"holder":"paciente","aguardar":20}`)
 		answered <- code
 	}()
 	time.Sleep(500 * time.Millisecond) // the waiter is in flight
 	p.cmd.Process.Signal(os.Interrupt)
-	if code := <-answered; code != 409 {
-		t.Fatalf("the in-flight request got %d, want its answer (409 after waiting)", code)
+	select {
+	case code := <-answered:
+		if code != 503 {
+			t.Fatalf("the in-flight waiter got %d, want 503", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the in-flight waiter still waits after shutdown began")
 	}
 	if code := p.exit(t, 15*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)

@@ -75,6 +75,7 @@ func TestConfigHistoryKeepsEveryChangeEvenAfterDelete(t *testing.T) {
 }
 
 func TestConfigHistoryAfterCompactionStartsWithTheKeptValue(t *testing.T) {
+	st, api := ownMember(t)
 	call(t, api, "PUT", "/config/hist-compact", `{"valor": "velho"}`)
 	call(t, api, "PUT", "/config/hist-compact", `{"valor": "atual"}`)
 	resp, _ := st.Client().Put(context.Background(), "/config/app/outra", `0`)

@@ -1,34 +1,12 @@
 package server
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 )
-
-// errShuttingDown is the cause with which the server's shutdown cancels the
-// requests still open, so a waiter can tell "the server is going away" (503)
-// from "the client left".
-var errShuttingDown = errors.New("etcdapi shutting down")
-
-// shuttingDown tells whether ctx ended because the server is shutting down.
-func shuttingDown(ctx context.Context) bool {
-	return errors.Is(context.Cause(ctx), errShuttingDown)
-}
-
-// failWait answers the error of a request that waited in line: 503 when the
-// server's shutdown ended the wait, as fail does otherwise.
-func (s *server) failWait(c *gin.Context, err error) {
-	if shuttingDown(c.Request.Context()) {
-		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"erro": "Servidor encerrando: tente novamente"})
-		return
-	}
-	s.fail(c, err)
-}
 
 // seconds turns an optional number of seconds into a duration (0 when absent).
 func seconds(v *float64) time.Duration {

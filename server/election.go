@@ -45,7 +45,7 @@ func (s *server) campaign(c *gin.Context) {
 		return
 	}
 	if err != nil {
-		s.failWait(c, err)
+		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{

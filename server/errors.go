@@ -11,6 +11,11 @@ import (
 	"etcdapi/store"
 )
 
+// ErrShuttingDown is the cause with which the process cancels every request's
+// context when it shuts down (see main.go): a handler that waits (a lock's
+// aguardar, a stream) ends at once, and fail answers it 503.
+var ErrShuttingDown = errors.New("server shutting down")
+
 // apiError is a client's mistake, answered as {"erro": msg, "campos": ...}.
 type apiError struct {
 	status int
@@ -41,6 +46,7 @@ var storeErrors = []struct {
 	{store.ErrSemaphoreNotFound, http.StatusNotFound, "Ninguém ocupa este semáforo"},
 	{store.ErrSlotNotFound, http.StatusNotFound, "Vaga não encontrada ou expirada"},
 	{store.ErrNotOccupant, http.StatusConflict, "O token informado não ocupa uma vaga deste semáforo"},
+	{store.ErrUnreadable, http.StatusUnprocessableEntity, "O valor guardado nesta chave não foi escrito pelo etcdapi e não pode ser lido: corrija-o ou apague-o"},
 	{store.ErrStale, http.StatusPreconditionFailed, "Versão desatualizada: o recurso mudou desde o If-Match informado"},
 	{store.ErrCompacted, http.StatusGone, "Revisão já compactada pelo etcd: recomece a leitura"},
 	{store.ErrUnavailable, http.StatusServiceUnavailable, "etcd indisponível ou sem quórum: tente novamente"},
@@ -58,6 +64,11 @@ func (s *server) fail(c *gin.Context, err error) {
 		c.AbortWithStatusJSON(ae.status, body)
 		return
 	}
+	// A wait the shutdown ended, whatever error the store made of it.
+	if ctx := c.Request.Context(); errors.Is(context.Cause(ctx), ErrShuttingDown) {
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"erro": "Servidor encerrando: tente novamente em outro membro ou mais tarde"})
+		return
+	}
 	for _, e := range storeErrors {
 		if errors.Is(err, e.err) {
 			c.AbortWithStatusJSON(e.status, gin.H{"erro": e.msg})
@@ -72,8 +83,22 @@ func (s *server) fail(c *gin.Context, err error) {
 	c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"erro": "Erro interno", "request_id": c.GetString(requestIDKey)})
 }
 
-// recovered answers a panic as a JSON 500; the process lives on.
-func (s *server) recovered(c *gin.Context, p any) {
-	s.log.Error("panic", "request_id", c.GetString(requestIDKey), "panic", p, "stack", string(debug.Stack()))
-	c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"erro": "Erro interno", "request_id": c.GetString(requestIDKey)})
+// recoverPanics answers a panic as a JSON 500; the process lives on. Gin's
+// own recovery would swallow http.ErrAbortHandler as if the client had left;
+// here it goes on to net/http, which cuts the connection: a handler that
+// fails after part of its answer is sent leaves the client a broken
+// transfer, never a clean end of a truncated body.
+func (s *server) recoverPanics(c *gin.Context) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		s.log.Error("panic", "request_id", c.GetString(requestIDKey), "panic", p, "stack", string(debug.Stack()))
+		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"erro": "Erro interno", "request_id": c.GetString(requestIDKey)})
+	}()
+	c.Next()
 }

@@ -123,6 +123,7 @@ func TestEventsRejectBadPrefixAndCompactedRevision(t *testing.T) {
 		expect(t, call(t, api, "GET", "/eventos?prefixo="+p, ""), 400)
 	}
 	expect(t, call(t, api, "GET", "/eventos?prefixo=/users/&desde=abc", ""), 400)
+	st, api := ownMember(t)
 	resp, _ := st.Client().Put(context.Background(), "/config/app/compactar", "1")
 	st.Client().Put(context.Background(), "/config/app/compactar", "2")
 	if _, err := st.Client().Compact(context.Background(), resp.Header.Revision+1); err != nil {

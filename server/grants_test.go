@@ -74,7 +74,7 @@ func TestShutdownEndsWaitersWith503(t *testing.T) {
 			done := make(chan struct{})
 			go func() { api.ServeHTTP(w, req); close(done) }()
 			await(t, "the waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
-			cancel(errShuttingDown)
+			cancel(ErrShuttingDown)
 			<-done
 			expect(t, w, 503)
 			await(t, "the waiter's place gone", func() bool { return countKeys(t, p.waitering) == p.inLine(0) })

@@ -55,7 +55,7 @@ func (s *server) acquireLock(c *gin.Context) {
 		return
 	}
 	if err != nil {
-		s.failWait(c, err)
+		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{

@@ -31,6 +31,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// ownMember starts a member for one test: a test that compacts would cut the
+// history the package's other tests read, and make them depend on the order.
+func ownMember(t testing.TB) (*store.Store, http.Handler) {
+	own := testenv.OpenStore(testenv.StoreConfig())
+	t.Cleanup(func() { own.Close() })
+	return own, New(own, testConfig(), slog.New(slog.DiscardHandler))
+}
+
 func testConfig() Config {
 	var cfg Config
 	if err := envconfig.Process("etcdapi_test_unset", &cfg); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -120,4 +121,64 @@ func TestIndexListsRoutesAndSendsBrowsersToTheDashboard(t *testing.T) {
 	if w := call(t, api, "GET", "/ui/", ""); w.Code != 200 || !strings.Contains(w.Body.String(), "<title>etcdapi") {
 		t.Fatalf("/ui/: %d", w.Code)
 	}
+}
+
+// A browser sees every answer to an allowed origin, errors included, and a
+// caller without the token learns nothing about its path or body but a 401.
+func TestCORSOnEveryAnswerAndTheTokenJudgedFirst(t *testing.T) {
+	cfg := testConfig()
+	cfg.Token = "segredo"
+	cfg.CORSOrigins = []string{"http://painel.example"}
+	cfg.MaxBodyBytes = 64
+	h := New(st, cfg, slog.New(slog.DiscardHandler))
+	const origin = "http://painel.example"
+	big := `{"nome":"` + strings.Repeat("x", 100) + `"}`
+	for _, tc := range []struct {
+		method, path, body, contentType, token string
+		status                                 int
+	}{
+		{"GET", "/usuarios/a..b%2F", "", "", "segredo", 400},
+		{"GET", "/usuarios/a..b%2F", "", "", "", 401},
+		{"POST", "/usuarios", big, "application/json", "segredo", 413},
+		{"POST", "/usuarios", big, "application/json", "", 401},
+		{"POST", "/usuarios", `{"nome":"x"}`, "text/plain", "segredo", 415},
+		{"POST", "/usuarios", `{"nome":"x"}`, "text/plain", "", 401},
+		{"GET", "/usuarios/nao-existe", "", "", "segredo", 404},
+		{"GET", "/nada", "", "", "segredo", 404},
+		{"GET", "/nada", "", "", "", 401},
+		{"DELETE", "/usuarios", "", "", "segredo", 405},
+		{"GET", "/config", "", "", "", 401},
+	} {
+		req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Origin", origin)
+		if tc.contentType != "" {
+			req.Header.Set("Content-Type", tc.contentType)
+		}
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != tc.status {
+			t.Errorf("%s %s (token %q): %d, want %d: %s", tc.method, tc.path, tc.token, w.Code, tc.status, w.Body)
+		}
+		if got := w.Header().Get("Access-Control-Allow-Origin"); got != origin {
+			t.Errorf("%s %s: %d without CORS headers", tc.method, tc.path, w.Code)
+		}
+		if e, _ := decode[obj](t, w)["erro"].(string); e == "" {
+			t.Errorf("%s %s: %d without erro: %s", tc.method, tc.path, w.Code, w.Body)
+		}
+	}
+}
+
+// Maintenance twice in a row compacts at a revision compacted already: etcd's
+// ErrCompacted is no failure then. A member of its own, since compaction
+// would cut the history other tests of the package read.
+func TestMaintenanceTwiceInARow(t *testing.T) {
+	own := testenv.OpenStore(testenv.StoreConfig())
+	defer own.Close()
+	h := New(own, testConfig(), slog.New(slog.DiscardHandler))
+	expect(t, call(t, h, "PUT", "/config/x", `{"valor":1}`), 200)
+	expect(t, call(t, h, "POST", "/cluster/manutencao", ""), 200)
+	expect(t, call(t, h, "POST", "/cluster/manutencao", ""), 200)
 }

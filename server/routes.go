@@ -10,7 +10,7 @@ func (s *server) routes(r *gin.Engine) {
 	r.StaticFS("/ui", ui())
 	r.GET("/openapi.json", func(c *gin.Context) { c.Data(200, jsonType, openAPI) })
 
-	api := r.Group("", s.auth)
+	api := r.Group("", s.auth, s.validParams, s.limitBody)
 
 	api.POST("/usuarios", s.createUser)
 	api.GET("/usuarios", s.listUsers)

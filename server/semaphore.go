@@ -46,7 +46,7 @@ func (s *server) acquireSlot(c *gin.Context) {
 			"limite": fmt.Sprintf("deve ser %d, o limite usado pelos ocupantes atuais", slot.Limit)}})
 		return
 	case err != nil:
-		s.failWait(c, err)
+		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{

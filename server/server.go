@@ -2,7 +2,6 @@
 package server
 
 import (
-	"io"
 	"log/slog"
 	"time"
 
@@ -37,7 +36,9 @@ func New(st *store.Store, cfg Config, log *slog.Logger) *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.UseRawPath = true // an escaped "/" stays inside its path parameter, and gets a 400
-	r.Use(s.requestID, s.accessLog, gin.CustomRecoveryWithWriter(io.Discard, s.recovered), s.validParams, s.limitBody)
+	// CORS comes before anything that can answer, so a browser sees every
+	// error; the API group then judges the token before the path and the body.
+	r.Use(s.requestID, s.accessLog, s.recoverPanics)
 	if len(cfg.CORSOrigins) > 0 {
 		r.Use(cors.New(cors.Config{
 			AllowOrigins:  cfg.CORSOrigins,
@@ -47,8 +48,8 @@ func New(st *store.Store, cfg Config, log *slog.Logger) *gin.Engine {
 			MaxAge:        time.Hour,
 		}))
 	}
-	r.NoRoute(func(c *gin.Context) { c.JSON(404, gin.H{"erro": "Rota não encontrada"}) })
-	r.NoMethod(func(c *gin.Context) { c.JSON(405, gin.H{"erro": "Método não permitido"}) })
+	r.NoRoute(s.auth, func(c *gin.Context) { c.JSON(404, gin.H{"erro": "Rota não encontrada"}) })
+	r.NoMethod(s.auth, func(c *gin.Context) { c.JSON(405, gin.H{"erro": "Método não permitido"}) })
 	s.routes(r)
 	return r
 }

@@ -21,7 +21,17 @@ func (s *Store) GetConfig(ctx context.Context, key string) (json.RawMessage, err
 	if len(resp.Kvs) == 0 {
 		return nil, ErrConfigNotFound
 	}
-	return resp.Kvs[0].Value, nil
+	return configValue(resp.Kvs[0].Value), nil
+}
+
+// configValue is a stored value as JSON: one another etcd client wrote that
+// is not JSON comes back as a JSON string.
+func configValue(v []byte) json.RawMessage {
+	if json.Valid(v) {
+		return v
+	}
+	s, _ := json.Marshal(string(v))
+	return s
 }
 
 // PutConfig stores a JSON value and returns the revision that wrote it.
@@ -45,7 +55,7 @@ func (s *Store) ListConfig(ctx context.Context) (map[string]json.RawMessage, err
 	}
 	all := make(map[string]json.RawMessage, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		all[strings.TrimPrefix(string(kv.Key), configPrefix)] = kv.Value
+		all[strings.TrimPrefix(string(kv.Key), configPrefix)] = configValue(kv.Value)
 	}
 	return all, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,9 @@ type member struct {
 	lock  *fileutil.LockedFile
 	quiet *atomic.Bool
 	temp  bool
+	// private: ETCD_LISTEN_CLIENT_URLS=off, so the member serves clients only
+	// on a unix socket in its data directory, for this process's watches.
+	private bool
 }
 
 func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.Bool) (*member, error) {
@@ -55,6 +59,20 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 	ec.Dir = m.dir
 	ec.ListenClientUrls = cfg.ListenClientURLs
 	ec.AdvertiseClientUrls = cfg.AdvertiseClientURLs
+	if len(ec.ListenClientUrls) == 0 {
+		// No client port for others; watches still need a gRPC connection (the
+		// in-process one deadlocks under load, see watchClient): a socket only
+		// this user can reach.
+		abs, err := filepath.Abs(filepath.Join(m.dir, "etcdapi.sock"))
+		if err != nil {
+			m.close()
+			return nil, err
+		}
+		os.Remove(abs) // left by a process that was killed
+		ec.ListenClientUrls = []url.URL{{Scheme: "unix", Path: abs}}
+		ec.AdvertiseClientUrls = ec.ListenClientUrls
+		m.private = true
+	}
 	if len(ec.AdvertiseClientUrls) == 0 {
 		ec.AdvertiseClientUrls = cfg.ListenClientURLs
 	}
@@ -148,12 +166,9 @@ func (m *member) client() *clientv3.Client { return v3client.New(m.etcd.Server) 
 // watchClient is a client for watches. The in-process client deadlocks when
 // watches are created and cancelled while events flow (its adapter's channels
 // are unbuffered where gRPC has flow-control windows), so watches go over the
-// member's own client URL, when it has one (nil: there is none).
+// member's own client URL: its first one, or its private socket.
 func (m *member) watchClient(zl *zap.Logger) (*clientv3.Client, error) {
 	urls := m.etcd.Config().AdvertiseClientUrls
-	if len(urls) == 0 {
-		return nil, nil
-	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{urls[0].String()}, DialTimeout: 5 * time.Second, Logger: zl})
 	if err != nil {
 		return nil, fmt.Errorf("etcd watch client: %w", err)

@@ -32,6 +32,9 @@ var (
 	ErrCompacted         = errors.New("revision compacted")
 	ErrUnavailable       = errors.New("etcd unavailable")
 	ErrNoSpace           = errors.New("etcd space quota reached")
+	// ErrUnreadable: another etcd client wrote a value under one of etcdapi's
+	// prefixes that is not what etcdapi would have written there.
+	ErrUnreadable = errors.New("value not written by etcdapi")
 )
 
 // wrap turns what etcd answers into the domain's errors, keeping the cause.

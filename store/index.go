@@ -53,8 +53,13 @@ func newIDTree() *btree.BTree[ref] {
 }
 
 // put adds or replaces a user; the old slot dies and is reclaimed later. A
-// value that is not a user with a string nome is left out of search.
+// value that is not a user with a string nome (written by another client) is
+// left out of search.
 func (x *userIndex) put(id string, doc []byte) {
+	if !isObject(doc) {
+		x.remove(id)
+		return
+	}
 	var u struct {
 		Nome string `json:"nome"`
 	}

@@ -3,11 +3,11 @@ package store
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/sync/errgroup"
 )
 
 // leasedKeys reads the keys under prefix with the seconds left on each one's lease.
@@ -26,30 +26,38 @@ func (s *Store) leasedKeys(ctx context.Context, prefix string) ([]*mvccpb.KeyVal
 	return resp.Kvs, left, err
 }
 
-// ttlsLeft asks etcd for the seconds left on each lease, all at once: listing
-// N instances costs one round trip of wall time, not N. Expired leases get -1.
+// ttlsLeft asks etcd for the seconds left on each lease, a few at a time:
+// listing N instances costs about N/ttlRequests round trips of wall time, and
+// never N goroutines. Expired leases get -1; a key without a lease (written by
+// another client) gets 0.
 func (s *Store) ttlsLeft(ctx context.Context, leases []clientv3.LeaseID) ([]int64, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	left := make([]int64, len(leases))
-	errs := make([]error, len(leases))
-	var wg sync.WaitGroup
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(ttlRequests)
 	for i, id := range leases {
-		wg.Go(func() {
+		if id == clientv3.NoLease {
+			continue
+		}
+		g.Go(func() error {
 			resp, err := s.cli.TimeToLive(ctx, id)
 			switch {
 			case errors.Is(err, rpctypes.ErrLeaseNotFound):
 				left[i] = -1
 			case err != nil:
-				errs[i] = wrap(err)
+				return wrap(err)
 			default:
 				left[i] = resp.TTL
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	return left, errors.Join(errs...)
+	return left, g.Wait()
 }
+
+// ttlRequests bounds the lease lookups one listing has in flight at once.
+const ttlRequests = 16
 
 // renew renews a lease once and returns its TTL; notFound when it has expired.
 func (s *Store) renew(ctx context.Context, id clientv3.LeaseID, notFound error) (int64, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -36,10 +37,12 @@ type lockValue struct {
 	TTL        int64  `json:"ttl"`
 }
 
-func lockOf(resource string, kv *mvccpb.KeyValue) Lock {
+// lockOf reads a held lock; ok is false when another etcd client wrote
+// something there that is not a lock (the lock is held all the same).
+func lockOf(resource string, kv *mvccpb.KeyValue) (l Lock, ok bool) {
 	var v lockValue
-	json.Unmarshal(kv.Value, &v)
-	return Lock{Resource: resource, Holder: v.Holder, Token: kv.CreateRevision, TTL: v.TTL, AcquiredAt: v.AcquiredAt}
+	ok = isObject(kv.Value) && json.Unmarshal(kv.Value, &v) == nil
+	return Lock{Resource: resource, Holder: v.Holder, Token: kv.CreateRevision, TTL: v.TTL, AcquiredAt: v.AcquiredAt}, ok
 }
 
 // AcquireLock takes the lock in one transaction: create the key only if it is
@@ -84,7 +87,7 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 		s.revoke(lease)
 		var current Lock
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-			current = lockOf(resource, kvs[0])
+			current, _ = lockOf(resource, kvs[0])
 		}
 		return current, ErrLockHeld
 	}
@@ -121,7 +124,7 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 	}
 	var current Lock
 	if kvs := now.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-		current = lockOf(resource, kvs[0])
+		current, _ = lockOf(resource, kvs[0])
 	}
 	current.Position = int64(len(now.Responses[1].GetResponseRange().Kvs)) + 1
 	return current, ErrLockHeld
@@ -249,7 +252,10 @@ func (s *Store) GetLock(ctx context.Context, resource string) (Lock, error) {
 	if left[0] < 0 {
 		return Lock{}, ErrLockNotFound
 	}
-	l := lockOf(resource, kvs[0])
+	l, ok := lockOf(resource, kvs[0])
+	if !ok {
+		return Lock{}, fmt.Errorf("%w: %s", ErrUnreadable, kvs[0].Key)
+	}
 	l.TTLLeft = left[0]
 	l.Queue = resp.Responses[1].GetResponseRange().Count
 	return l, nil
@@ -273,14 +279,21 @@ func (s *Store) Locks(ctx context.Context) ([]Lock, error) {
 		queued[resource]++
 	}
 	held := []Lock{}
+	var skipped []string
 	for i, kv := range kvs {
-		if left[i] >= 0 {
-			l := lockOf(strings.TrimPrefix(string(kv.Key), locksPrefix), kv)
-			l.TTLLeft = left[i]
-			l.Queue = queued[l.Resource]
-			held = append(held, l)
+		if left[i] < 0 {
+			continue // expired a moment ago
 		}
+		l, ok := lockOf(strings.TrimPrefix(string(kv.Key), locksPrefix), kv)
+		if !ok {
+			skipped = append(skipped, string(kv.Key))
+			continue
+		}
+		l.TTLLeft = left[i]
+		l.Queue = queued[l.Resource]
+		held = append(held, l)
 	}
+	s.skipped(skipped)
 	return held, nil
 }
 

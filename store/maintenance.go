@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
@@ -29,7 +31,11 @@ func (s *Store) Reclaim(ctx context.Context) (Maintenance, error) {
 		return m, err
 	}
 	m.CompactedAt, m.SizeBefore = before.Revision, before.DBSize
-	if _, err := s.cli.Compact(ctx, m.CompactedAt, clientv3.WithCompactPhysical()); err != nil && !strings.Contains(err.Error(), "compacted") {
+	// Each call is bounded by REQUEST_TIMEOUT on its own.
+	cctx, cancel := s.op(ctx)
+	_, err = s.cli.Compact(cctx, m.CompactedAt, clientv3.WithCompactPhysical())
+	cancel()
+	if err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
 		return m, wrap(err)
 	}
 	if s.member != nil {
@@ -39,16 +45,21 @@ func (s *Store) Reclaim(ctx context.Context) (Maintenance, error) {
 		}
 	}
 	for _, ep := range s.endpoints() {
-		if _, err := s.cli.Defragment(ctx, ep); err != nil {
+		dctx, cancel := s.op(ctx)
+		_, err := s.cli.Defragment(dctx, ep)
+		cancel()
+		if err != nil {
 			return m, fmt.Errorf("defragmenting %s: %w", ep, wrap(err))
 		}
 	}
-	alarms, err := s.cli.AlarmList(ctx)
+	actx, cancel := s.op(ctx)
+	defer cancel()
+	alarms, err := s.cli.AlarmList(actx)
 	if err != nil {
 		return m, wrap(err)
 	}
 	for _, a := range alarms.Alarms {
-		if _, err := s.cli.AlarmDisarm(ctx, (*clientv3.AlarmMember)(a)); err != nil {
+		if _, err := s.cli.AlarmDisarm(actx, (*clientv3.AlarmMember)(a)); err != nil {
 			return m, wrap(err)
 		}
 	}

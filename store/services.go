@@ -54,14 +54,20 @@ func (s *Store) Instances(ctx context.Context, service string) ([]LiveInstance, 
 		return nil, err
 	}
 	live := []LiveInstance{}
+	var skipped []string
 	for i, kv := range kvs {
 		var inst LiveInstance
-		if left[i] < 0 || json.Unmarshal(kv.Value, &inst.Instance) != nil {
-			continue // expired a moment ago, or not written by us
+		if left[i] < 0 {
+			continue // expired a moment ago
+		}
+		if !isObject(kv.Value) || json.Unmarshal(kv.Value, &inst.Instance) != nil {
+			skipped = append(skipped, string(kv.Key))
+			continue
 		}
 		inst.TTLLeft = left[i]
 		live = append(live, inst)
 	}
+	s.skipped(skipped)
 	return live, nil
 }
 
@@ -74,13 +80,22 @@ func (s *Store) Heartbeat(ctx context.Context, service, id string) (int64, error
 	return s.renew(ctx, lease, ErrInstanceNotFound)
 }
 
-// Deregister revokes an instance's lease, which deletes it.
+// Deregister deletes an instance's key, then revokes its lease if it has one
+// (an instance another client wrote may have none).
 func (s *Store) Deregister(ctx context.Context, service, id string) error {
-	lease, err := s.leaseOf(ctx, InstanceKey(service, id), ErrInstanceNotFound)
+	dctx, cancel := s.op(ctx)
+	defer cancel()
+	resp, err := s.cli.Delete(dctx, InstanceKey(service, id), clientv3.WithPrevKV())
 	if err != nil {
-		return err
+		return wrap(err)
 	}
-	return s.revoke(lease)
+	if len(resp.PrevKvs) == 0 {
+		return ErrInstanceNotFound
+	}
+	if lease := resp.PrevKvs[0].Lease; lease != 0 {
+		return s.revoke(clientv3.LeaseID(lease))
+	}
+	return nil
 }
 
 // ServiceCount is a service name and how many live instances it has.
@@ -93,15 +108,22 @@ type ServiceCount struct {
 func (s *Store) Services(ctx context.Context) ([]ServiceCount, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	resp, err := s.cli.Get(ctx, servicesPrefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	resp, err := s.cli.Get(ctx, servicesPrefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, wrap(err)
 	}
 	counts := map[string]int{}
+	var skipped []string
 	for _, kv := range resp.Kvs {
+		var inst Instance
+		if !isObject(kv.Value) || json.Unmarshal(kv.Value, &inst) != nil {
+			skipped = append(skipped, string(kv.Key))
+			continue
+		}
 		name, _, _ := strings.Cut(strings.TrimPrefix(string(kv.Key), servicesPrefix), "/")
 		counts[name]++
 	}
+	s.skipped(skipped)
 	out := []ServiceCount{}
 	for name, n := range counts {
 		out = append(out, ServiceCount{Name: name, Instances: n})

@@ -2,7 +2,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,6 +82,7 @@ type Store struct {
 	member  *member // nil in external mode
 	index   *userIndex
 	stop    context.CancelFunc // ends the index's watch
+	log     *slog.Logger
 }
 
 // Open starts the embedded member, or connects to the external cluster, and
@@ -90,7 +93,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ETCD_LOG_LEVEL: %w", err)
 	}
-	s := &Store{timeout: cfg.RequestTimeout, index: newUserIndex()}
+	s := &Store{timeout: cfg.RequestTimeout, index: newUserIndex(), log: log}
 	if len(cfg.Endpoints) == 0 {
 		s.member, err = startMember(ctx, cfg, zl, quiet)
 		if err != nil {
@@ -100,9 +103,6 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		if s.watcher, err = s.member.watchClient(zl); err != nil {
 			s.Close()
 			return nil, err
-		}
-		if s.watcher == nil {
-			s.watcher = s.cli
 		}
 		s.startIndex()
 		return s, nil
@@ -178,6 +178,9 @@ func (s *Store) ClientURLs() []string {
 	if s.member == nil {
 		return s.cli.Endpoints()
 	}
+	if s.member.private {
+		return nil // ETCD_LISTEN_CLIENT_URLS=off: the socket is this process's own
+	}
 	return strings.Split(URLs(s.member.etcd.Config().AdvertiseClientUrls).String(), ",")
 }
 
@@ -200,6 +203,20 @@ func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // leaderless tells that the embedded member knows it has no leader.
 func (s *Store) leaderless() bool { return s.member != nil && s.member.etcd.Server.Leader() == 0 }
+
+// isObject tells whether a stored value is a JSON object, as etcdapi writes users.
+func isObject(v []byte) bool {
+	v = bytes.TrimLeft(v, " \t\r\n")
+	return len(v) > 0 && v[0] == '{' && json.Valid(v)
+}
+
+// skipped logs, once per listing, the keys left out of it because another
+// etcd client wrote something there that etcdapi cannot read.
+func (s *Store) skipped(keys []string) {
+	if len(keys) > 0 {
+		s.log.Warn("values not written by etcdapi left out of a listing", "count", len(keys), "keys", keys[:min(len(keys), 10)])
+	}
+}
 
 // startIndex fills the search index and keeps it current, in the background.
 func (s *Store) startIndex() {

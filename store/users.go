@@ -57,8 +57,19 @@ func (s *Store) CreateUser(ctx context.Context, id string, doc []byte) (int64, e
 	return resp.Header.Revision, nil
 }
 
-// GetUser returns the stored user document and its revision.
+// GetUser returns the stored user document and its revision; ErrUnreadable
+// when another etcd client wrote something else than a JSON object there.
 func (s *Store) GetUser(ctx context.Context, id string) ([]byte, int64, error) {
+	doc, rev, err := s.userDoc(ctx, id)
+	if err == nil && !isObject(doc) {
+		return nil, 0, fmt.Errorf("%w: %s", ErrUnreadable, UserKey(id))
+	}
+	return doc, rev, err
+}
+
+// userDoc reads the stored value under a user's key, whatever it is: a user
+// another client broke can still be replaced or deleted.
+func (s *Store) userDoc(ctx context.Context, id string) ([]byte, int64, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	resp, err := s.cli.Get(ctx, UserKey(id))
@@ -77,7 +88,7 @@ func (s *Store) GetUser(ctx context.Context, id string) ([]byte, int64, error) {
 func (s *Store) UpdateUser(ctx context.Context, id string, ifMatch int64, change func(cur []byte) ([]byte, error)) ([]byte, int64, error) {
 	key := UserKey(id)
 	for {
-		cur, rev, err := s.GetUser(ctx, id)
+		cur, rev, err := s.userDoc(ctx, id)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -118,7 +129,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, ifMatch int64, change
 func (s *Store) DeleteUser(ctx context.Context, id string, ifMatch int64) error {
 	key := UserKey(id)
 	for {
-		cur, rev, err := s.GetUser(ctx, id)
+		cur, rev, err := s.userDoc(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -182,28 +193,41 @@ func (s *Store) ListUsers(ctx context.Context, rev int64, after string, limit in
 	if err != nil {
 		return UserPage{}, wrap(err)
 	}
-	p := UserPage{Revision: resp.Header.Revision, More: resp.More, Docs: make([][]byte, len(resp.Kvs))}
+	p := UserPage{Revision: resp.Header.Revision, More: resp.More, Docs: make([][]byte, 0, len(resp.Kvs))}
 	if rev > 0 {
 		p.Revision = rev
 	}
-	for i, kv := range resp.Kvs {
-		p.Docs[i] = kv.Value
+	var skipped []string
+	for _, kv := range resp.Kvs {
+		if isObject(kv.Value) {
+			p.Docs = append(p.Docs, kv.Value)
+		} else {
+			skipped = append(skipped, string(kv.Key))
+		}
 	}
+	s.skipped(skipped)
 	if n := len(resp.Kvs); n > 0 {
 		p.LastID = strings.TrimPrefix(string(resp.Kvs[n-1].Key), usersPrefix)
 	}
 	return p, nil
 }
 
-// EachUserPage reads every user at one revision and hands them to fn a page at a time.
+// EachUserPage reads every user at one revision and hands them to fn a page
+// at a time, leaving out what another client wrote that is not a user.
 func (s *Store) EachUserPage(ctx context.Context, fn func(docs [][]byte) error) error {
+	var skipped []string
 	_, err := s.eachUser(ctx, func(kvs []*mvccpb.KeyValue) error {
-		docs := make([][]byte, len(kvs))
-		for i, kv := range kvs {
-			docs[i] = kv.Value
+		docs := make([][]byte, 0, len(kvs))
+		for _, kv := range kvs {
+			if isObject(kv.Value) {
+				docs = append(docs, kv.Value)
+			} else {
+				skipped = append(skipped, string(kv.Key))
+			}
 		}
 		return fn(docs)
 	})
+	s.skipped(skipped)
 	return err
 }
 
