@@ -161,7 +161,15 @@ func TestShutdownAnswersInFlightWaitersAt503(t *testing.T) {
 		code, _, _ := post(p.API+"/lock/ocupado", `{"holder":"paciente","aguardar":20}`)
 		answered <- code
 	}()
-	time.Sleep(500 * time.Millisecond) // the waiter is in flight
+	// The waiter is in flight once it stands in the lock's line.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, l := request[obj](t, "GET", p.API+"/lock/ocupado", ""); l["fila"] == float64(1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the waiter never joined the line")
+		}
+	}
 	p.cmd.Process.Signal(os.Interrupt)
 	select {
 	case code := <-answered:

@@ -148,7 +148,7 @@ func TestWaiterGetsTheLockSoonAfterRelease(t *testing.T) {
 		}
 		got <- time.Now()
 	}()
-	time.Sleep(500 * time.Millisecond)
+	await(t, "the waiter in line", func() bool { return countKeys(t, "/locks-fila/espera/") == 1 })
 	released := time.Now()
 	expect(t, call(t, api, "DELETE", "/lock/espera?token="+token(held), ""), 200)
 	if d := (<-got).Sub(released); d > 200*time.Millisecond {
