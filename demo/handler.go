@@ -40,7 +40,10 @@ func (c *cluster) handler() http.Handler {
 }
 
 // RoundTrip sends a proxied request to a live member, and to the next one when a
-// member refuses the connection or answers 503 (no quorum, no leader, timed out).
+// member refuses the connection, or answers 503 (no quorum, no leader, timed out)
+// to a request that is safe to repeat. A 503 to a POST or PATCH goes back to the
+// client: its outcome is unknown (etcd may still commit it), and repeating it
+// could create a second user or a second lock holder.
 func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body []byte
 	retry := true
@@ -74,7 +77,7 @@ func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 			continue
 		case err != nil:
 			return nil, err
-		case resp.StatusCode == http.StatusServiceUnavailable && !last:
+		case resp.StatusCode == http.StatusServiceUnavailable && !last && idempotent(req.Method):
 			resp.Body.Close()
 			continue
 		}
@@ -208,4 +211,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// idempotent methods can be sent again whatever became of the first attempt.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"etcdapi/internal/testenv"
 )
 
 type sseEvent struct {
@@ -132,8 +135,27 @@ func TestEventsRejectBadPrefixAndCompactedRevision(t *testing.T) {
 	expect(t, call(t, api, "GET", fmt.Sprintf("/eventos?prefixo=/config/app/&desde=%d", resp.Header.Revision-1), ""), 410)
 }
 
+// withEachWatchClient runs f on the shared member, whose watches go over its
+// client port, and on a member with ETCD_LISTEN_CLIENT_URLS=off, whose watches
+// go over a private unix socket (never etcd's in-process watch client, which
+// deadlocks with many watchers).
+func withEachWatchClient(t *testing.T, f func(t *testing.T, h http.Handler)) {
+	t.Run("client-port", func(t *testing.T) { f(t, api) })
+	t.Run("off", func(t *testing.T) {
+		cfg := testenv.StoreConfig()
+		cfg.ListenClientURLs.Decode("off")
+		own := testenv.OpenStore(cfg)
+		t.Cleanup(func() { own.Close() })
+		f(t, New(own, testConfig(), slog.New(slog.DiscardHandler)))
+	})
+}
+
 func TestEventsClientsThatLeaveCostNothing(t *testing.T) {
-	srv := httptest.NewServer(api)
+	withEachWatchClient(t, testStreamsThatLeaveCostNothing)
+}
+
+func testStreamsThatLeaveCostNothing(t *testing.T, h http.Handler) {
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	settle := func() int {
@@ -159,7 +181,11 @@ func TestEventsClientsThatLeaveCostNothing(t *testing.T) {
 }
 
 func TestEventsManyStreamsGetTheSameEventsInOrder(t *testing.T) {
-	srv := httptest.NewServer(api)
+	withEachWatchClient(t, testManyStreams)
+}
+
+func testManyStreams(t *testing.T, h http.Handler) {
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	const streams, events = 200, 1000
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: streams}}
@@ -168,8 +194,14 @@ func TestEventsManyStreamsGetTheSameEventsInOrder(t *testing.T) {
 		all[i] = openStream(t, client, srv.URL+"/eventos?prefixo=/config/app/muitos")
 	}
 	go func() {
-		for i := range events {
-			call(t, api, "PUT", "/config/muitos", fmt.Sprintf(`{"valor": %d}`, i))
+		for i := range events { // no t.Fatal from this goroutine: ServeHTTP, not call
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest("PUT", "/config/muitos", strings.NewReader(fmt.Sprintf(`{"valor": %d}`, i)))
+			r.Header.Set("Content-Type", "application/json")
+			if h.ServeHTTP(w, r); w.Code != 200 {
+				t.Errorf("PUT %d: %d %s", i, w.Code, w.Body)
+				return
+			}
 		}
 	}()
 	var wg sync.WaitGroup
@@ -181,7 +213,7 @@ func TestEventsManyStreamsGetTheSameEventsInOrder(t *testing.T) {
 					t.Errorf("event %d: %v", i, err)
 					return
 				}
-				if fmt.Sprint(ev.Data["valor"]) != fmt.Sprint(i) {
+				if v, ok := ev.Data["valor"].(float64); !ok || v != float64(i) {
 					t.Errorf("event %d has valor %v", i, ev.Data["valor"])
 					return
 				}
