@@ -107,7 +107,7 @@ type member struct {
 	out               *tail
 	mu                sync.Mutex
 	cmd               *exec.Cmd
-	state             string        // "ativo", "iniciando" or "parado"
+	state             string        // "ativo", "iniciando", "parando" or "parado"
 	exited            chan struct{} // closed when the current process has ended
 }
 
@@ -243,12 +243,14 @@ func waitReady(ctx context.Context, url, token string, exited <-chan struct{}) e
 // kill stops a member with SIGKILL (a real crash) and waits for its end.
 func (c *cluster) kill(m *member) error {
 	m.mu.Lock()
-	if m.state == "parado" {
+	if m.state == "parado" || m.state == "parando" {
 		m.mu.Unlock()
 		return errStopped
 	}
+	// "parado" only once the process is gone (set by start's Wait): until then a
+	// start would find the data dir and ports still taken.
 	cmd, exited := m.cmd, m.exited
-	m.state = "parado"
+	m.state = "parando"
 	m.mu.Unlock()
 	cmd.Process.Kill()
 	<-exited
