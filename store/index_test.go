@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -171,5 +172,40 @@ func TestEachUserPageReadsEveryUserOnceAtOneRevision(t *testing.T) {
 	}
 	if seen["depois-do-inicio"] != 0 {
 		t.Fatal("a user written after the listing began is in it")
+	}
+}
+
+// Pages of one search read the users at the first page's revision: a user
+// renamed into the search after that page is not shown under its old name.
+func TestSearchPagesShowOnlyWhatMatchedAtTheirRevision(t *testing.T) {
+	ctx := context.Background()
+	rename := func(id, nome string) {
+		t.Helper()
+		if _, _, err := st.UpdateUser(ctx, id, 0, func([]byte) ([]byte, error) { return user(id, nome), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range [][2]string{{"pag-1", "Página Fiel 1"}, {"pag-2", "Outro Nome"}, {"pag-3", "Página Fiel 3"}} {
+		if _, err := st.CreateUser(ctx, u[0], user(u[0], u[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := st.SearchUsers(ctx, "pagina fiel", 0, "", 1)
+	if err != nil || len(first.Docs) != 1 || !first.More {
+		t.Fatalf("first page: %v %+v", err, first)
+	}
+	rename("pag-2", "Página Fiel 2") // matches now, not at the first page's revision
+	next, err := st.SearchUsers(ctx, "pagina fiel", first.Revision, first.LastID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range next.Docs {
+		var u struct{ Nome string }
+		json.Unmarshal(d, &u)
+		names = append(names, u.Nome)
+	}
+	if !slices.Equal(names, []string{"Página Fiel 3"}) {
+		t.Fatalf("second page at revision %d: %q", first.Revision, names)
 	}
 }

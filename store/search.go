@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"unicode"
 
@@ -61,6 +63,18 @@ func (s *Store) SearchUsers(ctx context.Context, q string, rev int64, after stri
 		p.Docs = append(p.Docs, docs...)
 		return nil
 	})
+	if rev != at {
+		// A later page finds ids in the index as it is now but reads the users
+		// as they were at the first page's revision: keep those that matched then.
+		// (One that matched then and no longer does is missed.)
+		want := fold(q)
+		p.Docs = slices.DeleteFunc(p.Docs, func(doc []byte) bool {
+			var u struct {
+				Nome string `json:"nome"`
+			}
+			return json.Unmarshal(doc, &u) != nil || !strings.Contains(fold(u.Nome), want)
+		})
+	}
 	return p, err
 }
 
