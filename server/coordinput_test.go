@@ -1,6 +1,9 @@
 package server
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestCoordinationBadInput: every route of fair locks, elections and
 // semaphores answers bad input with 400 naming the field, and takes nothing.
@@ -33,6 +36,9 @@ func TestCoordinationBadInput(t *testing.T) {
 		{"DELETE", "/semaforo/s", ``, "token"},
 		{"DELETE", "/semaforo/s?token=0", ``, "token"},
 		{"POST", "/lock/l", `{"aguardar":"x"}`, "aguardar"},
+		{"POST", "/eleicao/a..b%2F/candidatar", `{"candidato":"a"}`, "nome"},
+		{"GET", "/semaforo/..", ``, "nome"},
+		{"POST", "/lock/" + strings.Repeat("x", 129), `{}`, "recurso"},
 	} {
 		w := call(t, api, tc.method, tc.path, tc.body)
 		expect(t, w, 400)

@@ -62,7 +62,8 @@ func (s *server) validParams(c *gin.Context) {
 			continue // the dashboard's static files, not an etcd key
 		}
 		if !validIdentifier(p.Value) {
-			s.fail(c, badRequest("Identificador inválido em "+p.Key+": use de 1 a 128 caracteres entre A-Z a-z 0-9 . _ -"))
+			s.fail(c, &apiError{status: http.StatusBadRequest, msg: "Identificador inválido em " + p.Key,
+				campos: map[string]string{p.Key: "use de 1 a 128 caracteres entre A-Z a-z 0-9 . _ - (nem . nem ..)"}})
 			return
 		}
 	}
