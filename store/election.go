@@ -247,17 +247,8 @@ func (s *Store) Resign(ctx context.Context, election string, token int64) error 
 	if err != nil {
 		return err
 	}
-	tctx, cancel := s.op(ctx)
-	defer cancel()
-	resp, err := s.cli.Txn(tctx).
-		If(clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", token)).
-		Then(clientv3.OpDelete(string(kv.Key))).
-		Commit()
-	if err != nil {
-		return wrap(err)
-	}
-	if !resp.Succeeded {
-		return ErrNoLeader
+	if err := s.withdraw(ctx, string(kv.Key), token, ErrNoLeader); err != nil {
+		return err
 	}
 	var v candidateValue
 	if kv.Lease != 0 && json.Unmarshal(kv.Value, &v) == nil && v.Candidate != "" {

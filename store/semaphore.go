@@ -239,17 +239,8 @@ func (s *Store) ReleaseSlot(ctx context.Context, name string, token int64) error
 	if err != nil {
 		return err
 	}
-	tctx, cancel := s.op(ctx)
-	defer cancel()
-	resp, err := s.cli.Txn(tctx).
-		If(clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", token)).
-		Then(clientv3.OpDelete(string(kv.Key))).
-		Commit()
-	if err != nil {
-		return wrap(err)
-	}
-	if !resp.Succeeded {
-		return ErrSlotNotFound
+	if err := s.withdraw(ctx, string(kv.Key), token, ErrSlotNotFound); err != nil {
+		return err
 	}
 	if kv.Lease != 0 {
 		s.revoke(clientv3.LeaseID(kv.Lease)) // the key is gone already; the lease would only linger

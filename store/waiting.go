@@ -103,3 +103,21 @@ func (s *Store) awaitTurn(ctx context.Context, prefix string, rev int64, ahead s
 func opAhead(prefix string, rev int64) clientv3.Op {
 	return clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(rev-1), clientv3.WithKeysOnly())
 }
+
+// withdraw deletes a participant's key if it is still the one created at token
+// (its holder's); gone when it is not.
+func (s *Store) withdraw(ctx context.Context, key string, token int64, gone error) error {
+	tctx, cancel := s.op(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(tctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", token)).
+		Then(clientv3.OpDelete(key)).
+		Commit()
+	if err != nil {
+		return wrap(err)
+	}
+	if !resp.Succeeded {
+		return gone
+	}
+	return nil
+}
