@@ -71,8 +71,8 @@ func TestFairLockNoWaitDoesNotJumpTheLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, got := acquire(t, "furar", `{"holder":"apressado"}`)
-	if code != 409 {
-		t.Fatalf("a request that does not wait jumped the line: %d %v", code, got)
+	if code != 409 || got["holder"] != "na-fila" {
+		t.Fatalf("a request that does not wait jumped the line, or was not told who is next: %d %v", code, got)
 	}
 	if countKeys(t, "/locks/furar") != 0 {
 		t.Fatal("the lock was taken past the line")

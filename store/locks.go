@@ -60,7 +60,10 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 	}
 	mine := participantKey(queue, lease)
 	orElse := []clientv3.Op{clientv3.OpGet(key)}
-	if wait > 0 {
+	if wait == 0 {
+		// the first in line: it holds the lock, or is taking it over this instant
+		orElse = append(orElse, clientv3.OpGet(queue, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(1)))
+	} else {
 		waiter, _ := json.Marshal(map[string]string{"holder": holder})
 		orElse = append(orElse,
 			clientv3.OpPut(mine, string(waiter), clientv3.WithLease(lease)),
@@ -88,6 +91,9 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 		var current Lock
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 			current, _ = lockOf(resource, kvs[0])
+		} else if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+			current, _ = lockOf(resource, kvs[0]) // the next holder, not yet holding
+			current.Token = 0
 		}
 		return current, ErrLockHeld
 	}
