@@ -157,23 +157,10 @@ func (s *Store) elections(ctx context.Context, prefix string) ([]Election, error
 	if err != nil {
 		return nil, err
 	}
-	order := make([]int, 0, len(kvs))
-	for i := range kvs {
-		if left[i] >= 0 || kvs[i].Lease == 0 {
-			order = append(order, i)
-		}
-	}
-	sort.Slice(order, func(a, b int) bool { return kvs[order[a]].CreateRevision < kvs[order[b]].CreateRevision })
 	byName := map[string]*Election{}
 	out := []Election{}
 	var names []string
-	for _, i := range order {
-		key := strings.TrimPrefix(string(kvs[i].Key), electionPrefix)
-		slash := strings.LastIndex(key, "/")
-		if slash <= 0 {
-			continue // not a candidate's key
-		}
-		name := key[:slash]
+	for name, i := range arrivals(kvs, left, electionPrefix) {
 		candidate, value := candidateOf(kvs[i])
 		e := byName[name]
 		if e == nil {

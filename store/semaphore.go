@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
-	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -161,22 +160,10 @@ func (s *Store) semaphores(ctx context.Context, prefix string) ([]Semaphore, err
 	if err != nil {
 		return nil, err
 	}
-	order := make([]int, 0, len(kvs))
-	for i := range kvs {
-		if left[i] >= 0 {
-			order = append(order, i)
-		}
-	}
-	sort.Slice(order, func(a, b int) bool { return kvs[order[a]].CreateRevision < kvs[order[b]].CreateRevision })
 	byName := map[string]*Semaphore{}
 	var names []string
-	for _, i := range order {
-		key := strings.TrimPrefix(string(kvs[i].Key), semaphorePrefix)
-		slash := strings.LastIndex(key, "/")
-		if slash <= 0 {
-			continue // not a holder's key
-		}
-		name, v := key[:slash], slotOf(kvs[i])
+	for name, i := range arrivals(kvs, left, semaphorePrefix) {
+		v := slotOf(kvs[i])
 		sem := byName[name]
 		if sem == nil {
 			sem = &Semaphore{Name: name, Limit: max(v.Limit, 1), Holders: []Slot{}}

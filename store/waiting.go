@@ -1,9 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"iter"
+	"slices"
+	"strings"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -120,4 +125,29 @@ func (s *Store) withdraw(ctx context.Context, key string, token int64, gone erro
 		return gone
 	}
 	return nil
+}
+
+// arrivals yields each live participant under prefix (keys prefix+name+"/"+lease
+// hex) as its name and its index in kvs and left, in arrival (create revision)
+// order: the order in which they are served.
+func arrivals(kvs []*mvccpb.KeyValue, left []int64, prefix string) iter.Seq2[string, int] {
+	order := make([]int, 0, len(kvs))
+	for i := range kvs {
+		if left[i] >= 0 { // a key without a lease (another client's) has 0
+			order = append(order, i)
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(kvs[a].CreateRevision, kvs[b].CreateRevision) })
+	return func(yield func(string, int) bool) {
+		for _, i := range order {
+			key := strings.TrimPrefix(string(kvs[i].Key), prefix)
+			slash := strings.LastIndex(key, "/")
+			if slash <= 0 {
+				continue // not a participant's key
+			}
+			if !yield(key[:slash], i) {
+				return
+			}
+		}
+	}
 }
