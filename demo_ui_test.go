@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,10 +21,6 @@ import (
 // Screenshots go to the test's artifact directory (go test -artifacts), and to
 // docs/dashboard.png and docs/roteiro.png with UPDATE_SCREENSHOT=1.
 func TestDemoDashboardInARealBrowser(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		testenv.Require(t, "chromium", "apt-get install chromium")
-	}
 	p, _ := startDemo(t)
 	api := p.API
 	// History from before the page opens: the event feed shows it on load.
@@ -34,37 +28,13 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 		t.Fatalf("write: %d", code)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	// The first Run starts the browser: no timeout on it (a timeout would stop the browser).
-	if err := chromedp.Do(ctx, chromedp.Navigate(api+"/ui/"), chromedp.EmulateViewport(1280, 1000)); err != nil {
+	ctx := testenv.Browser(t, api+"/ui/", 1280, 900)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor := func(what, js string, within time.Duration) time.Duration {
 		t.Helper()
-		began := time.Now()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(within), chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
-			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("main").innerText`))
-			t.Logf("page:\n%s", page)
-			t.Fatalf("%s: not seen within %s: %v", what, within, err)
-		}
-		took := time.Since(began)
-		t.Logf("%s: seen after %s", what, took.Round(time.Millisecond))
-		return took
+		return testenv.WaitFor(t, ctx, what, js, within)
 	}
 	eval := func(js string) string {
 		t.Helper()
@@ -83,6 +53,7 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 	shot := func(name, sel string) {
 		t.Helper()
 		var png []byte
+		var err error
 		if sel == "" {
 			png, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
 		} else {

@@ -1,11 +1,9 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,44 +17,13 @@ import (
 // Screenshots go to the test's artifact directory (go test -artifacts); docs/dashboard.png
 // comes from the demo's browser test (TestDemoDashboardInARealBrowser).
 func TestDashboardInARealBrowser(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		testenv.Require(t, "chromium", "apt-get install chromium")
-	}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.WindowSize(1280, 720),
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	// The first Run starts the browser: no timeout on it (a timeout would stop the browser).
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/ui/")); err != nil {
-		t.Fatal(err)
-	}
-
-	// waitFor polls a JavaScript condition in the page.
+	ctx := testenv.Browser(t, srv.URL+"/ui/", 1280, 720)
 	waitFor := func(what, js string, within time.Duration) {
 		t.Helper()
-		began := time.Now()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(within), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("main").innerText`))
-			t.Logf("page:\n%s", page)
-			t.Fatalf("%s: not seen within %s: %v", what, within, err)
-		}
-		t.Logf("%s: seen after %s", what, time.Since(began).Round(time.Millisecond))
+		testenv.WaitFor(t, ctx, what, js, within)
 	}
 	shot := func(name string) {
 		t.Helper()
