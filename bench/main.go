@@ -8,7 +8,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
@@ -405,34 +404,18 @@ func do(c *http.Client, method, url, body string, want int, headers ...string) e
 }
 
 // listOnce streams the whole listing once, timing its first byte and sampling the RSS.
-func listOnce(p *proc) (time.Duration, int64) {
-	before := p.rss()
-	var peak atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-				if r := p.rss(); r > peak.Load() {
-					peak.Store(r)
-				}
-			}
-		}
-	}()
-	began := time.Now()
-	resp, err := http.Get(p.api + "/usuarios")
-	check(err)
-	var one [1]byte
-	resp.Body.Read(one[:])
-	firstByte := time.Since(began)
-	n, _ := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	close(done)
-	_ = bytes.MinRead
-	_ = n
-	return firstByte.Round(100 * time.Microsecond), max(0, peak.Load()-before)
+func listOnce(p *proc) (firstByte time.Duration, growth int64) {
+	growth = sampleRSS(p, func() {
+		began := time.Now()
+		resp, err := http.Get(p.api + "/usuarios")
+		check(err)
+		var one [1]byte
+		resp.Body.Read(one[:])
+		firstByte = time.Since(began)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	})
+	return firstByte.Round(100 * time.Microsecond), growth
 }
 
 // sampleRSS samples p's RSS every 5 ms while fn runs and returns the peak growth.
