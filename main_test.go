@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,18 +40,7 @@ func TestMain(m *testing.M) {
 }
 
 // output collects a process's output; exec copies into it from another goroutine.
-type output struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *output) String() string { o.mu.Lock(); defer o.mu.Unlock(); return o.buf.String() }
+type output = testenv.Buffer
 
 // proc is a running etcdapi process.
 type proc struct {

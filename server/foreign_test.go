@@ -21,7 +21,7 @@ import (
 // and locks that cannot be read are left out of lists, with one warning each
 // listing, and get a JSON error on their own route.
 func TestForeignValuesNeverBreakAnAnswer(t *testing.T) {
-	var logged syncBuffer
+	var logged testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&logged, nil))
 	own, err := store.Open(context.Background(), testenv.StoreConfig(), log) // its own member: the garbage stays here
 	if err != nil {

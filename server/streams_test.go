@@ -65,7 +65,7 @@ func TestAStreamThatFailsMidwayBreaksTheConnection(t *testing.T) {
 	}
 	healthy := httptest.NewServer(New(own, testConfig(), slog.New(slog.DiscardHandler)))
 	defer healthy.Close()
-	var logged syncBuffer
+	var logged testenv.Buffer
 	failing := httptest.NewServer(failingMidway{New(own, testConfig(), slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug})))})
 	defer failing.Close()
 
@@ -120,16 +120,3 @@ func TestAStreamThatFailsMidwayBreaksTheConnection(t *testing.T) {
 		t.Errorf("a request that ended midway was logged as an error:\n%s", logged.String())
 	}
 }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }

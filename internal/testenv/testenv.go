@@ -3,6 +3,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -168,3 +169,17 @@ func WaitHTTP(t testing.TB, client interface {
 	}
 	t.Fatalf("%s not ready after %s", url, timeout)
 }
+
+// Buffer collects output written from other goroutines (a process's, a logger's).
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *Buffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
