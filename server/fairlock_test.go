@@ -21,9 +21,10 @@ func TestFairLockServesWaitersInArrivalOrder(t *testing.T) {
 	_, held := acquire(t, "fila-justa", `{"holder":"dono","ttl":30}`)
 	const waiters = 10
 	var (
-		mu    sync.Mutex
-		order []int
-		wg    sync.WaitGroup
+		mu     sync.Mutex
+		order  []int
+		tokens []int64
+		wg     sync.WaitGroup
 	)
 	for i := range waiters {
 		wg.Go(func() {
@@ -33,7 +34,7 @@ func TestFairLockServesWaitersInArrivalOrder(t *testing.T) {
 				return
 			}
 			mu.Lock()
-			order = append(order, i)
+			order, tokens = append(order, i), append(tokens, num(got, "token"))
 			mu.Unlock()
 			if code, got, err := sendJSON(srv.Client(), "DELETE", fmt.Sprintf("%s/lock/fila-justa?token=%d", srv.URL, num(got, "token")), ""); err != nil || code != 200 {
 				t.Errorf("release by waiter %d: %d %v %v", i, code, got, err)
@@ -48,9 +49,12 @@ func TestFairLockServesWaitersInArrivalOrder(t *testing.T) {
 	expect(t, call(t, api, "DELETE", "/lock/fila-justa?token="+token(held), ""), 200)
 	wg.Wait()
 	for i, w := range order {
-		if w != i {
-			t.Fatalf("served in order %v, want arrival order", order)
+		if w != i || (i > 0 && tokens[i] <= tokens[i-1]) {
+			t.Fatalf("served in order %v with tokens %v, want arrival order and increasing tokens", order, tokens)
 		}
+	}
+	if len(order) != waiters {
+		t.Fatalf("%d of %d waiters got the lock", len(order), waiters)
 	}
 	if n := lockQueueLen(t, "fila-justa"); n != 0 {
 		t.Fatalf("%d waiters left in line", n)
