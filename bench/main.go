@@ -34,6 +34,7 @@ var (
 	rounds   = flag.Int("rounds", 3, "alternating rounds per scenario (medians are reported)")
 	quick    = flag.Bool("quick", false, "a quick look while iterating: -users 20000 -d 1s -rounds 1")
 	profDir  = flag.String("profile", "", "write CPU profiles of the server (first API round of each scenario) and a heap profile into this directory")
+	part     = flag.String("part", "all", "what to measure: all, compare (the scenarios against the bare handlers and the gateway) or scale (the figures with -users users)")
 
 	serveMode = flag.Bool("serve", false, "internal: be the server process (API and bare handlers)")
 	bareAddr  = flag.String("bare", "", "internal: the bare handlers' address in -serve mode")
@@ -61,61 +62,78 @@ func main() {
 	fmt.Printf("stripped binary: %.1f MB\n", float64(st.Size())/1e6)
 	fmt.Printf("ready to serve from a fresh data dir: median %s of 10\n", readyTime(bin, dir))
 
+	if *part != "scale" {
+		compareAll(dir)
+	}
+	if *part != "compare" {
+		scale(bin, dir)
+	}
+}
+
+// compareAll measures the scenarios against their bare handlers and etcd's gateway.
+func compareAll(dir string) {
 	p := startServer(dir, "data")
+	defer p.stop()
 	srv = p
 	time.Sleep(2 * time.Second)
 	fmt.Printf("idle RSS: %.0f MB\n\n", float64(p.rss())/1e6)
 
-	ids := seed(p, 2000)
+	writeIDs(dir, seed(p, 2000))
 	fmt.Println("| scenario | etcdapi req/s | p50 | p99 | bare net/http req/s | p50 | p99 | **API/bare** | reference | ref req/s | p50 | p99 | **API/ref** |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-	gw := p.client + "/v3/kv/"
-	get := func(base string) func(c *http.Client, i int) error {
-		return func(c *http.Client, i int) error { return getURL(c, base+"/usuarios/"+ids[rand.IntN(len(ids))], 200) }
-	}
-	compare("GET /usuarios/{id}", get(p.api), get(p.bare), "gateway POST /v3/kv/range", func(c *http.Client, i int) error {
-		return postJSON(c, gw+"range", fmt.Sprintf(`{"key":%q}`, b64("/users/"+ids[rand.IntN(len(ids))])), 200)
+	getUser := `return wrk.format("GET", "/usuarios/" .. id())`
+	compare("GET /usuarios/{id}", shot{p.api, getUser}, shot{p.bare, getUser},
+		"gateway POST /v3/kv/range", shot{p.client, `return wrk.format("POST", "/v3/kv/range", json, '{"key":"' .. key64() .. '"}')`})
+	// The bare handler takes the email from a header instead of parsing the body.
+	create := `local u = uniq()
+  local email = "carga" .. u .. "@email.com"
+  return wrk.format("POST", "/usuarios", {["Content-Type"] = "application/json", Email = email},
+    '{"nome":"Carga ' .. u .. '","email":"' .. email .. '","idade":30}')`
+	// A new key each time, as a creation: the prefix "/benc/" in base64, then
+	// 20 digits that decode to 15 unique bytes.
+	gatewayPut := fmt.Sprintf(`return wrk.format("POST", "/v3/kv/put", json, '{"key":"L2JlbmMv000' .. uniq() .. '","value":"%s"}')`, b64(`{"nome":"Carga","idade":30}`))
+	compare("POST /usuarios", shot{p.api, create}, shot{p.bare, create}, "gateway POST /v3/kv/put", shot{p.client, gatewayPut})
+	putConfig := `return wrk.format("PUT", "/config/k" .. math.random(0, 99), json, '{"valor":{"limite":100}}')`
+	compare("PUT /config/{k}", shot{p.api, putConfig}, shot{p.bare, putConfig}, "gateway POST /v3/kv/put",
+		// One of 100 keys: "/config/app/" in base64, then 4 characters that decode to 3 bytes.
+		shot{p.client, fmt.Sprintf(`return wrk.format("POST", "/v3/kv/put", json, '{"key":"L2NvbmZpZy9hcHAv' .. string.format("ay%%02d", math.random(0, 99)) .. '","value":"%s"}')`, b64(`{"limite":100}`))})
+	// A lock's release needs the token its acquisition answered: Go's load generator.
+	r := median(*rounds, func() result {
+		return load(*duration, *conns, func(c *http.Client, i int) error {
+			resp, err := c.Post(fmt.Sprintf("%s/lock/r%d-%d", p.api, i, rand.IntN(1<<30)), "application/json", strings.NewReader(`{"holder":"bench","ttl":30}`))
+			if err != nil {
+				return err
+			}
+			var l struct{ Token int64 }
+			json.NewDecoder(resp.Body).Decode(&l)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("lock: %d", resp.StatusCode)
+			}
+			return do(c, "DELETE", fmt.Sprintf("%s/lock/%s?token=%d", p.api, strings.TrimPrefix(resp.Request.URL.Path, "/lock/"), l.Token), "", 200)
+		})
 	})
-	var n atomic.Int64
-	create := func(base string) func(c *http.Client, i int) error {
-		return func(c *http.Client, i int) error {
-			k := n.Add(1)
-			return do(c, "POST", base+"/usuarios", fmt.Sprintf(`{"nome":"Carga %d","email":"carga%d@email.com","idade":30}`, k, k), 201, "Email", fmt.Sprintf("carga%d@email.com", k))
-		}
-	}
-	compare("POST /usuarios", create(p.api), create(p.bare), "gateway POST /v3/kv/put", func(c *http.Client, i int) error {
-		k := n.Add(1)
-		return postJSON(c, gw+"put", fmt.Sprintf(`{"key":%q,"value":%q}`, b64(fmt.Sprintf("/bench/%d", k)), b64(fmt.Sprintf(`{"nome":"Carga %d","idade":30}`, k))), 200)
-	})
-	putConfig := func(base string) func(c *http.Client, i int) error {
-		return func(c *http.Client, i int) error {
-			return do(c, "PUT", fmt.Sprintf("%s/config/k%d", base, i%100), `{"valor":{"limite":100}}`, 200)
-		}
-	}
-	compare("PUT /config/{k}", putConfig(p.api), putConfig(p.bare), "gateway POST /v3/kv/put", func(c *http.Client, i int) error {
-		return postJSON(c, gw+"put", fmt.Sprintf(`{"key":%q,"value":%q}`, b64(fmt.Sprintf("/config/app/k%d", i%100)), b64(`{"limite":100}`)), 200)
-	})
-	compare("POST+DELETE /lock/{r}", func(c *http.Client, i int) error {
-		resp, err := c.Post(fmt.Sprintf("%s/lock/r%d-%d", p.api, i, rand.IntN(1<<30)), "application/json", strings.NewReader(`{"holder":"bench","ttl":30}`))
-		if err != nil {
-			return err
-		}
-		var l struct{ Token int64 }
-		json.NewDecoder(resp.Body).Decode(&l)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("lock: %d", resp.StatusCode)
-		}
-		return do(c, "DELETE", fmt.Sprintf("%s/lock/%s?token=%d", p.api, strings.TrimPrefix(resp.Request.URL.Path, "/lock/"), l.Token), "", 200)
-	}, nil, "", nil)
+	fmt.Printf("| POST+DELETE /lock/{r} (pairs/s, Go load generator) | %.0f | %s | %s | | | | | | | | | |\n", r.rps, r.p50, r.p99)
+}
 
-	// A fresh member for the figures at scale: the scenarios above created
-	// tens of thousands of users (and email keys) of their own.
-	p.stop()
-	p = startServer(dir, "data100k")
+// writeIDs writes the ids, and their keys in base64, for the scripts' id() and key64().
+func writeIDs(dir string, ids []string) {
+	var lines strings.Builder
+	for _, id := range ids {
+		fmt.Fprintf(&lines, "%s %s\n", id, b64("/users/"+id))
+	}
+	idsFile = filepath.Join(dir, "ids.txt")
+	check(os.WriteFile(idsFile, []byte(lines.String()), 0o644))
+}
+
+// scale measures search, listing, memory and restart on a fresh member seeded
+// with -users users: the scenarios of compareAll create tens of thousands of
+// users (and email keys) of their own.
+func scale(bin, dir string) {
+	p := startServer(dir, "data100k")
 	defer p.stop()
 	srv = p
-	ids = seed(p, *users)
+	ids := seed(p, *users)
 	// The user a restart must find, created last.
 	check(do(http.DefaultClient, "POST", p.api+"/usuarios", `{"nome":"Reinício Único"}`, 201))
 	time.Sleep(time.Second)
@@ -127,18 +145,17 @@ func main() {
 	}
 	fmt.Println("| scenario | etcdapi req/s | p50 | p99 |")
 	fmt.Println("|---|---|---|---|")
-	r := median(*rounds, func() result {
-		return load(*duration, *conns, func(c *http.Client, i int) error {
-			return getURL(c, fmt.Sprintf("%s/usuarios/buscar?nome=seed%%20%05d", p.api, rand.IntN(100000)), 200)
-		})
-	})
-	fmt.Printf("| GET /usuarios/buscar?nome= (≈1 match in %d) | %.0f | %s | %s |\n", len(ids), r.rps, r.p50, r.p99)
-	broad := func(c *http.Client, i int) error {
-		return getURL(c, p.api+"/usuarios/buscar?nome=seed&limite=50", 200)
+	writeIDs(dir, ids)
+	narrow := shot{p.api, `return wrk.format("GET", string.format("/usuarios/buscar?nome=seed%%20%05d", math.random(0, 99999)))`}
+	if *profDir != "" {
+		profile("search")
 	}
-	r = median(*rounds, func() result { return load(*duration, *conns, broad) })
+	r := median(*rounds, func() result { return narrow.run(*duration, *conns) })
+	fmt.Printf("| GET /usuarios/buscar?nome= (≈1 match in %d) | %.0f | %s | %s |\n", len(ids), r.rps, r.p50, r.p99)
+	broad := shot{p.api, `return wrk.format("GET", "/usuarios/buscar?nome=seed&limite=50")`}
+	r = median(*rounds, func() result { return broad.run(*duration, *conns) })
 	fmt.Printf("| GET /usuarios/buscar?nome=seed&limite=50 (%d matches) | %.0f | %s | %s |\n", len(ids), r.rps, r.p50, r.p99)
-	r = median(*rounds, func() result { return load(*duration, 1, broad) })
+	r = median(*rounds, func() result { return broad.run(*duration, 1) })
 	fmt.Printf("| the same, 1 connection | %.0f | %s | %s |\n", r.rps, r.p50, r.p99)
 	r = median(*rounds, func() result {
 		return load(*duration, 4, func(c *http.Client, i int) error { return getURL(c, p.api+"/usuarios", 200) })
@@ -330,46 +347,36 @@ func median(n int, run func() result) result {
 	for i := range rs {
 		rs[i] = run()
 	}
-	slices.SortFunc(rs, func(a, b result) int { return int(a.rps - b.rps) })
-	return rs[n/2]
+	return middle(rs)
 }
 
 // compare alternates the API, its bare handler and its reference for the
 // rounds, then prints medians and the ratios.
-func compare(name string, api, bare func(*http.Client, int) error, refName string, ref func(*http.Client, int) error) {
+func compare(name string, api, bare shot, refName string, ref shot) {
 	var a, b, g []result
 	for i := range *rounds {
 		if i == 0 && *profDir != "" {
-			secs := max(1, int(duration.Seconds())-1)
-			go saveProfile(srv, "cpu-"+strings.NewReplacer("/", "_", " ", "", "{", "", "}", "", "+", "-").Replace(name), fmt.Sprintf("profile?seconds=%d", secs))
+			profile(name)
 		}
-		a = append(a, load(*duration, *conns, api))
-		if bare != nil {
-			b = append(b, load(*duration, *conns, bare))
-		}
-		if ref != nil {
-			g = append(g, load(*duration, *conns, ref))
-		}
+		a = append(a, api.run(*duration, *conns))
+		b = append(b, bare.run(*duration, *conns))
+		g = append(g, ref.run(*duration, *conns))
 	}
-	pick := func(rs []result) result {
-		slices.SortFunc(rs, func(x, y result) int { return int(x.rps - y.rps) })
-		return rs[len(rs)/2]
-	}
-	ma := pick(a)
-	line := fmt.Sprintf("| %s | %.0f | %s | %s |", name, ma.rps, ma.p50, ma.p99)
-	if bare != nil {
-		mb := pick(b)
-		line += fmt.Sprintf(" %.0f | %s | %s | **%.0f %%** |", mb.rps, mb.p50, mb.p99, 100*ma.rps/mb.rps)
-	} else {
-		line += " | | | |"
-	}
-	if ref != nil {
-		mg := pick(g)
-		line += fmt.Sprintf(" %s | %.0f | %s | %s | **%.2f** |", refName, mg.rps, mg.p50, mg.p99, ma.rps/mg.rps)
-	} else {
-		line += " | | | | |"
-	}
-	fmt.Println(line)
+	ma, mb, mg := middle(a), middle(b), middle(g)
+	fmt.Printf("| %s | %.0f | %s | %s | %.0f | %s | %s | **%.0f %%** | %s | %.0f | %s | %s | **%.2f** |\n",
+		name, ma.rps, ma.p50, ma.p99, mb.rps, mb.p50, mb.p99, 100*ma.rps/mb.rps, refName, mg.rps, mg.p50, mg.p99, ma.rps/mg.rps)
+}
+
+// profile takes a CPU profile of the server during the next run, into -profile's directory.
+func profile(name string) {
+	secs := max(1, int(duration.Seconds())-1)
+	go saveProfile(srv, "cpu-"+strings.NewReplacer("/", "_", " ", "", "{", "", "}", "", "+", "-", "?", "_", "=", "_", "&", "_").Replace(name), fmt.Sprintf("profile?seconds=%d", secs))
+}
+
+// middle is the median result by throughput.
+func middle(rs []result) result {
+	slices.SortFunc(rs, func(x, y result) int { return int(x.rps - y.rps) })
+	return rs[len(rs)/2]
 }
 
 func getURL(c *http.Client, url string, want int) error { return do(c, "GET", url, "", want) }

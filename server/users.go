@@ -276,6 +276,11 @@ func (s *server) streamArray(c *gin.Context, each func(fn func(docs [][]byte) er
 	w := c.Writer
 	started := false
 	err := each(func(docs [][]byte) error {
+		if started {
+			// The page before goes out now: an answer of one page goes out
+			// whole, with a Content-Length, when the handler returns.
+			w.Flush()
+		}
 		for _, d := range docs {
 			if !started {
 				c.Header("Content-Type", jsonType)
@@ -287,7 +292,6 @@ func (s *server) streamArray(c *gin.Context, each func(fn func(docs [][]byte) er
 			}
 			w.Write(d)
 		}
-		w.Flush()
 		return nil
 	})
 	switch {

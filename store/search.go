@@ -107,6 +107,20 @@ func (s *Store) found(ctx context.Context, q, after string, limit int) ([]string
 // transaction of serializable gets (at most etcd's 128 operations) at a time.
 // A user missing at rev (created after it, when paging) is left out.
 func (s *Store) fetchUsers(ctx context.Context, ids []string, rev int64, fn func(docs [][]byte) error) error {
+	if len(ids) == 1 {
+		// A narrow search's usual answer: a plain get costs less than a transaction.
+		gctx, cancel := s.op(ctx)
+		resp, err := s.cli.Get(gctx, UserKey(ids[0]), clientv3.WithRev(rev), clientv3.WithSerializable())
+		cancel()
+		if err != nil {
+			return wrap(err)
+		}
+		docs := make([][]byte, 0, 1)
+		for _, kv := range resp.Kvs {
+			docs = append(docs, kv.Value)
+		}
+		return fn(docs)
+	}
 	for chunk := range slices.Chunk(ids, 128) {
 		ops := make([]clientv3.Op, len(chunk))
 		for i, id := range chunk {
