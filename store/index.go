@@ -147,59 +147,100 @@ func (x *userIndex) advance(rev int64) {
 // once the page is full: a broad search pages in constant time.
 const broadWalk = 4096
 
-// search returns, in id order, the ids after `after` of live users whose
-// folded name contains q, at most limit of them (0: all), and the revision the
-// index reflects.
-func (x *userIndex) search(q, after string, limit int) ([]string, int64) {
+// hits are a search's answer from the index.
+type hits struct {
+	ids   []string // in id order
+	rev   int64    // the revision the index reflects
+	dense bool     // most users between the first id and the last are among ids
+}
+
+// search returns the ids after `after` of live users whose folded name
+// contains q, at most limit of them (0: all).
+func (x *userIndex) search(q, after string, limit int) hits {
 	needle := []byte(q)
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if len(needle) == 0 || bytes.IndexByte(needle, 0) >= 0 {
-		return nil, x.rev
+		return hits{rev: x.rev}
 	}
-	var rarest []uint32
+	var lists [][]uint32 // the slots holding each of the needle's trigrams, rarest first
 	if len(needle) >= 3 {
 		for i := 0; i+3 <= len(needle); i++ {
 			l, ok := x.grams[trigram(needle[i:])]
 			if !ok {
-				return nil, x.rev // no name holds this trigram
+				return hits{rev: x.rev} // no name holds this trigram
 			}
-			if rarest == nil || len(l) < len(rarest) {
-				rarest = l
-			}
+			lists = append(lists, l)
 		}
+		slices.SortFunc(lists, func(a, b []uint32) int { return len(a) - len(b) })
 	}
-	if limit > 0 && (len(needle) < 3 || len(rarest) > broadWalk) {
+	if limit > 0 && (len(needle) < 3 || len(lists[0]) > broadWalk) {
 		var ids []string
+		walked := 0
 		x.ids.AscendGreaterOrEqual(ref{id: after + "\x00"}, func(r ref) bool {
+			walked++
 			if bytes.Contains(x.name(int(r.n)), needle) {
 				ids = append(ids, r.id)
 			}
 			return len(ids) < limit
 		})
-		return ids, x.rev
+		return hits{ids: ids, rev: x.rev, dense: walked <= 2*len(ids)}
 	}
-	var hits []int
+	var matched []int
 	if len(needle) < 3 {
-		hits = x.scan(needle)
+		matched = x.scan(needle)
 	} else {
-		for _, n := range rarest {
+		for _, n := range candidates(lists) {
 			if x.slots[n].live && bytes.Contains(x.name(int(n)), needle) {
-				hits = append(hits, int(n))
+				matched = append(matched, int(n))
 			}
 		}
 	}
-	ids := make([]string, 0, len(hits))
-	for _, n := range hits {
+	ids := make([]string, 0, len(matched))
+	for _, n := range matched {
 		if id := x.slots[n].id; id > after {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
+	dense := 2*len(ids) >= x.ids.Len() // a page of these is dense too, on average
 	if limit > 0 && len(ids) > limit {
 		ids = ids[:limit]
 	}
-	return ids, x.rev
+	return hits{ids: ids, rev: x.rev, dense: dense}
+}
+
+// candidates intersects the trigram lists, rarest first, while that pays:
+// checking a name costs about ten steps of a merge. ("seed 01234" among
+// 100,000 "seed NNNNN": about 300 names hold its rarest trigram, one holds all.)
+func candidates(lists [][]uint32) []uint32 {
+	c := lists[0]
+	for _, l := range lists[1:] {
+		if len(c) <= 8 || len(l) > 8*len(c) {
+			break
+		}
+		c = intersect(c, l)
+	}
+	return c
+}
+
+// intersect returns the values in both ascending lists.
+func intersect(a, b []uint32) []uint32 {
+	var out []uint32
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
 }
 
 // scan finds a needle too short for trigrams by scanning every name.

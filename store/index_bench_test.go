@@ -29,7 +29,7 @@ func BenchmarkSearch100k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		q := fold(fmt.Sprintf("USUARIO NUMERO %06d", rand.IntN(100_000)))
-		if got, _ := x.search(q, "", 0); len(got) != 1 {
+		if got := x.search(q, "", 0).ids; len(got) != 1 {
 			b.Fatalf("%d found", len(got))
 		}
 	}
@@ -40,7 +40,7 @@ func BenchmarkSearchBroadPage100k(b *testing.B) {
 	x, _ := fillSynthetic(100_000)
 	b.ReportAllocs()
 	for b.Loop() {
-		if got, _ := x.search(fold("usuario"), "", 51); len(got) != 51 {
+		if got := x.search(fold("usuario"), "", 51).ids; len(got) != 51 {
 			b.Fatalf("%d found", len(got))
 		}
 	}
@@ -74,13 +74,13 @@ func TestBroadSearchPagesWalkingTheIDs(t *testing.T) {
 	x.put("garbage", []byte("not json"))
 	x.put(fmt.Sprintf("%08x-0000-4000-8000-%012d", 7, 7), []byte(`{"nome":42}`)) // no longer a readable user
 	for _, q := range []string{"usuario", "numero 00"} {
-		all, _ := x.search(fold(q), "", 0)
+		all := x.search(fold(q), "", 0).ids
 		if len(all) < 100 || !slices.IsSorted(all) || slices.Contains(all, fmt.Sprintf("%08x-0000-4000-8000-%012d", 7, 7)) {
 			t.Fatalf("%q: %d found", q, len(all))
 		}
 		var paged []string
 		for after := ""; ; {
-			page, _ := x.search(fold(q), after, 50)
+			page := x.search(fold(q), after, 50).ids
 			paged = append(paged, page...)
 			if len(page) < 50 {
 				break

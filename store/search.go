@@ -44,14 +44,16 @@ func (s *Store) SearchUsers(ctx context.Context, q string, rev int64, after stri
 	if limit > 0 {
 		ask = limit + 1 // one more tells whether more remain
 	}
-	ids, at, err := s.found(ctx, q, after, ask)
+	h, err := s.found(ctx, q, after, ask)
 	if err != nil {
 		return UserPage{}, err
 	}
+	at := h.rev
 	if rev == 0 {
 		rev = at
 	}
 	p := UserPage{Revision: rev}
+	ids := h.ids
 	if limit > 0 && len(ids) > limit {
 		ids, p.More = ids[:limit], true
 	}
@@ -59,7 +61,7 @@ func (s *Store) SearchUsers(ctx context.Context, q string, rev int64, after stri
 		p.LastID = ids[len(ids)-1]
 	}
 	p.Docs = make([][]byte, 0, len(ids))
-	err = s.fetchUsers(ctx, ids, rev, func(docs [][]byte) error {
+	err = s.fetchUsers(ctx, ids, rev, h.dense, func(docs [][]byte) error {
 		p.Docs = append(p.Docs, docs...)
 		return nil
 	})
@@ -82,65 +84,100 @@ func (s *Store) SearchUsers(ctx context.Context, q string, rev int64, after stri
 // page at a time: a search that matches every user costs no more memory than one page.
 func (s *Store) EachFoundUserPage(ctx context.Context, q string, fn func(docs [][]byte) error) error {
 	fctx, cancel := s.op(ctx)
-	ids, rev, err := s.found(fctx, q, "", 0)
+	h, err := s.found(fctx, q, "", 0)
 	cancel()
 	if err != nil {
 		return err
 	}
-	return s.fetchUsers(ctx, ids, rev, fn)
+	return s.fetchUsers(ctx, h.ids, h.rev, h.dense, fn)
 }
 
 // found waits for the index to catch up with the current revision, then searches it.
-func (s *Store) found(ctx context.Context, q, after string, limit int) ([]string, int64, error) {
+func (s *Store) found(ctx context.Context, q, after string, limit int) (hits, error) {
 	now, err := s.cli.Get(ctx, usersPrefix, clientv3.WithCountOnly())
 	if err != nil {
-		return nil, 0, wrap(err)
+		return hits{}, wrap(err)
 	}
 	if err := s.waitIndex(ctx, now.Header.Revision); err != nil {
-		return nil, 0, err
+		return hits{}, err
 	}
-	ids, rev := s.index.search(fold(q), after, limit)
-	return ids, rev, nil
+	return s.index.search(fold(q), after, limit), nil
 }
 
-// fetchUsers reads the users of ids at revision rev, in that order, a
-// transaction of serializable gets (at most etcd's 128 operations) at a time.
-// A user missing at rev (created after it, when paging) is left out.
-func (s *Store) fetchUsers(ctx context.Context, ids []string, rev int64, fn func(docs [][]byte) error) error {
-	if len(ids) == 1 {
-		// A narrow search's usual answer: a plain get costs less than a transaction.
-		gctx, cancel := s.op(ctx)
-		resp, err := s.cli.Get(gctx, UserKey(ids[0]), clientv3.WithRev(rev), clientv3.WithSerializable())
-		cancel()
-		if err != nil {
-			return wrap(err)
-		}
-		docs := make([][]byte, 0, 1)
-		for _, kv := range resp.Kvs {
-			docs = append(docs, kv.Value)
-		}
-		return fn(docs)
-	}
+// fetchUsers reads the users of ids (ascending) at revision rev, in that
+// order, up to 128 at a time (etcd's limit of operations in a transaction).
+// A user missing at rev (created after it, when paging) is left out. Dense ids
+// (most users between the first and the last) are read as one range instead
+// of a get each: a broad search's page costs about one range read.
+func (s *Store) fetchUsers(ctx context.Context, ids []string, rev int64, dense bool, fn func(docs [][]byte) error) error {
 	for chunk := range slices.Chunk(ids, 128) {
-		ops := make([]clientv3.Op, len(chunk))
-		for i, id := range chunk {
-			ops[i] = clientv3.OpGet(UserKey(id), clientv3.WithRev(rev), clientv3.WithSerializable())
+		docs, rest, err := s.usersAt(ctx, chunk, rev, dense)
+		if err == nil && len(rest) > 0 {
+			var more [][]byte
+			more, _, err = s.usersAt(ctx, rest, rev, false)
+			docs = append(docs, more...)
 		}
-		gctx, cancel := s.op(ctx)
-		resp, err := s.cli.Txn(gctx).Then(ops...).Commit()
-		cancel()
 		if err != nil {
-			return wrap(err)
-		}
-		docs := make([][]byte, 0, len(chunk))
-		for _, r := range resp.Responses {
-			if kvs := r.GetResponseRange().Kvs; len(kvs) > 0 {
-				docs = append(docs, kvs[0].Value)
-			}
+			return err
 		}
 		if err := fn(docs); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// usersAt reads the users of ids at rev, as a range if dense, else with a
+// get each. rest are the ids a range cut short by its limit did not reach.
+func (s *Store) usersAt(ctx context.Context, ids []string, rev int64, dense bool) (docs [][]byte, rest []string, err error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	docs = make([][]byte, 0, len(ids))
+	if dense && len(ids) > 1 {
+		resp, err := s.cli.Get(ctx, UserKey(ids[0]), clientv3.WithRange(UserKey(ids[len(ids)-1])+"\x00"),
+			clientv3.WithLimit(int64(4*len(ids))), clientv3.WithRev(rev), clientv3.WithSerializable())
+		if err != nil {
+			return nil, nil, wrap(err)
+		}
+		i := 0 // ids and the range are both in key order: merge them
+		for _, kv := range resp.Kvs {
+			id := string(kv.Key[len(usersPrefix):])
+			for i < len(ids) && ids[i] < id {
+				i++ // not there at rev
+			}
+			if i < len(ids) && ids[i] == id {
+				docs = append(docs, kv.Value)
+				i++
+			}
+		}
+		if resp.More {
+			rest = ids[i:]
+		}
+		return docs, rest, nil
+	}
+	ops := make([]clientv3.Op, len(ids))
+	for i, id := range ids {
+		ops[i] = clientv3.OpGet(UserKey(id), clientv3.WithRev(rev), clientv3.WithSerializable())
+	}
+	if len(ids) == 1 {
+		// A narrow search's usual answer: a plain get costs less than a transaction.
+		resp, err := s.cli.Do(ctx, ops[0])
+		if err != nil {
+			return nil, nil, wrap(err)
+		}
+		for _, kv := range resp.Get().Kvs {
+			docs = append(docs, kv.Value)
+		}
+		return docs, nil, nil
+	}
+	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, nil, wrap(err)
+	}
+	for _, r := range resp.Responses {
+		if kvs := r.GetResponseRange().Kvs; len(kvs) > 0 {
+			docs = append(docs, kvs[0].Value)
+		}
+	}
+	return docs, nil, nil
 }
