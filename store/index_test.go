@@ -209,3 +209,38 @@ func TestSearchPagesShowOnlyWhatMatchedAtTheirRevision(t *testing.T) {
 		t.Fatalf("second page at revision %d: %q", first.Revision, names)
 	}
 }
+
+// A broad page is read from etcd as one range. Keys between its users that
+// the index leaves out (values another client wrote) fill that range past
+// its limit: the users beyond are read one by one, none is lost.
+func TestABroadPageReadsEveryUserPastForeignKeys(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.OpenStore(testenv.StoreConfig()) // its own: every user matches, the page is dense
+	defer st.Close()
+	var want []string
+	for i := range 4 {
+		id := fmt.Sprintf("densa-%d", i)
+		if _, err := st.CreateUser(ctx, id, user(id, fmt.Sprintf("Densa %d", i))); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("Densa %d", i))
+		for j := range 20 { // 20 foreign keys after each user
+			if _, err := st.Client().Put(ctx, fmt.Sprintf("/users/densa-%d-lixo-%02d", i, j), "não é JSON"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p, err := st.SearchUsers(ctx, "densa", 0, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range p.Docs {
+		var u struct{ Nome string }
+		json.Unmarshal(d, &u)
+		names = append(names, u.Nome)
+	}
+	if !slices.Equal(names, want) {
+		t.Fatalf("page: %q, want %q", names, want)
+	}
+}
