@@ -8,6 +8,7 @@ import (
 	"sync"
 	"unicode"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/runes"
@@ -44,7 +45,7 @@ func (s *Store) SearchUsers(ctx context.Context, q string, rev int64, after stri
 	if limit > 0 {
 		ask = limit + 1 // one more tells whether more remain
 	}
-	h, err := s.found(ctx, q, after, ask)
+	h, docs, err := s.found(ctx, q, after, ask, rev == 0)
 	if err != nil {
 		return UserPage{}, err
 	}
@@ -59,6 +60,10 @@ func (s *Store) SearchUsers(ctx context.Context, q string, rev int64, after stri
 	}
 	if len(ids) > 0 {
 		p.LastID = ids[len(ids)-1]
+	}
+	if docs != nil {
+		p.Docs = docs[:min(len(docs), len(ids))] // in the order of h.ids, the one more too
+		return p, nil
 	}
 	p.Docs = make([][]byte, 0, len(ids))
 	err = s.fetchUsers(ctx, ids, rev, h.dense, func(docs [][]byte) error {
@@ -84,24 +89,50 @@ func (s *Store) SearchUsers(ctx context.Context, q string, rev int64, after stri
 // page at a time: a search that matches every user costs no more memory than one page.
 func (s *Store) EachFoundUserPage(ctx context.Context, q string, fn func(docs [][]byte) error) error {
 	fctx, cancel := s.op(ctx)
-	h, err := s.found(fctx, q, "", 0)
+	h, docs, err := s.found(fctx, q, "", 0, true)
 	cancel()
 	if err != nil {
 		return err
 	}
+	if docs != nil {
+		return fn(docs)
+	}
 	return s.fetchUsers(ctx, h.ids, h.rev, h.dense, fn)
 }
 
-// found waits for the index to catch up with the current revision, then searches it.
-func (s *Store) found(ctx context.Context, q, after string, limit int) (hits, error) {
-	now, err := s.cli.Get(ctx, usersPrefix, clientv3.WithCountOnly())
+// found searches the index once it reflects every write acknowledged before
+// the search began (read-your-writes). Most often it already does: then one
+// linearizable transaction shows it (its revision is the index's) and, when
+// withDocs and the hits are few, reads their users too, returned in docs.
+// Otherwise found waits for the index and searches it again; docs is nil and
+// the users are still to be read, at h.rev.
+func (s *Store) found(ctx context.Context, q, after string, limit int, withDocs bool) (h hits, docs [][]byte, err error) {
+	h = s.index.search(fold(q), after, limit)
+	ops := []clientv3.Op{clientv3.OpGet(usersPrefix, clientv3.WithCountOnly())} // its header has the newest revision
+	withDocs = withDocs && len(h.ids) > 0 && len(h.ids) < 128                   // etcd takes 128 operations in a transaction
+	if withDocs {
+		ops = append(ops, readOps(h.ids, 0, h.dense)...)
+	}
+	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
-		return hits{}, wrap(err)
+		return hits{}, nil, wrap(err)
 	}
-	if err := s.waitIndex(ctx, now.Header.Revision); err != nil {
-		return hits{}, err
+	if resp.Header.Revision == h.rev {
+		if !withDocs {
+			return h, nil, nil
+		}
+		docs, rest := collect(h.ids, h.dense, resp.Responses[1:])
+		if len(rest) == 0 {
+			return h, docs, nil
+		}
+		// A range cut short by keys the index leaves out: read the rest as fetchUsers does.
+		more, _, err := s.usersAt(ctx, rest, h.rev, false)
+		return h, append(docs, more...), err
 	}
-	return s.index.search(fold(q), after, limit), nil
+	if err := s.waitIndex(ctx, resp.Header.Revision); err != nil {
+		return hits{}, nil, err
+	}
+	return s.index.search(fold(q), after, limit), nil, nil
 }
 
 // fetchUsers reads the users of ids (ascending) at revision rev, in that
@@ -127,57 +158,77 @@ func (s *Store) fetchUsers(ctx context.Context, ids []string, rev int64, dense b
 	return nil
 }
 
-// usersAt reads the users of ids at rev, as a range if dense, else with a
-// get each. rest are the ids a range cut short by its limit did not reach.
+// usersAt reads the users of ids at rev (serializable: the index has seen
+// rev), as a range if dense, else with a get each. rest are the ids that a
+// range cut short by its limit did not reach.
 func (s *Store) usersAt(ctx context.Context, ids []string, rev int64, dense bool) (docs [][]byte, rest []string, err error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	docs = make([][]byte, 0, len(ids))
-	if dense && len(ids) > 1 {
-		resp, err := s.cli.Get(ctx, UserKey(ids[0]), clientv3.WithRange(UserKey(ids[len(ids)-1])+"\x00"),
-			clientv3.WithLimit(int64(4*len(ids))), clientv3.WithRev(rev), clientv3.WithSerializable())
-		if err != nil {
-			return nil, nil, wrap(err)
-		}
-		i := 0 // ids and the range are both in key order: merge them
-		for _, kv := range resp.Kvs {
-			id := string(kv.Key[len(usersPrefix):])
-			for i < len(ids) && ids[i] < id {
-				i++ // not there at rev
-			}
-			if i < len(ids) && ids[i] == id {
-				docs = append(docs, kv.Value)
-				i++
-			}
-		}
-		if resp.More {
-			rest = ids[i:]
-		}
-		return docs, rest, nil
-	}
-	ops := make([]clientv3.Op, len(ids))
-	for i, id := range ids {
-		ops[i] = clientv3.OpGet(UserKey(id), clientv3.WithRev(rev), clientv3.WithSerializable())
-	}
-	if len(ids) == 1 {
-		// A narrow search's usual answer: a plain get costs less than a transaction.
+	ops := readOps(ids, rev, dense)
+	var resps []*etcdserverpb.ResponseOp
+	if len(ops) == 1 {
+		// A range, or a narrow search's one user: a plain get costs less than a transaction.
 		resp, err := s.cli.Do(ctx, ops[0])
 		if err != nil {
 			return nil, nil, wrap(err)
 		}
-		for _, kv := range resp.Get().Kvs {
+		resps = []*etcdserverpb.ResponseOp{{Response: &etcdserverpb.ResponseOp_ResponseRange{ResponseRange: (*etcdserverpb.RangeResponse)(resp.Get())}}}
+	} else {
+		resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+		if err != nil {
+			return nil, nil, wrap(err)
+		}
+		resps = resp.Responses
+	}
+	docs, rest = collect(ids, dense, resps)
+	return docs, rest, nil
+}
+
+// readOps read the users of ids (ascending, at most 128): one range when
+// dense (limited to 4 keys a user), else a get each. rev 0 is the newest
+// revision, read linearizably; any other is read serializably.
+func readOps(ids []string, rev int64, dense bool) []clientv3.Op {
+	at := []clientv3.OpOption{clientv3.WithRev(rev)}
+	if rev != 0 {
+		at = append(at, clientv3.WithSerializable())
+	}
+	if dense && len(ids) > 1 {
+		return []clientv3.Op{clientv3.OpGet(UserKey(ids[0]), append(at, clientv3.WithRange(UserKey(ids[len(ids)-1])+"\x00"),
+			clientv3.WithLimit(int64(4*len(ids))))...)}
+	}
+	ops := make([]clientv3.Op, len(ids))
+	for i, id := range ids {
+		ops[i] = clientv3.OpGet(UserKey(id), at...)
+	}
+	return ops
+}
+
+// collect takes the users of ids from the answers to readOps, in order. rest
+// are the ids beyond a range that its limit cut short.
+func collect(ids []string, dense bool, resps []*etcdserverpb.ResponseOp) (docs [][]byte, rest []string) {
+	docs = make([][]byte, 0, len(ids))
+	if !dense || len(ids) < 2 {
+		for _, r := range resps {
+			if kvs := r.GetResponseRange().Kvs; len(kvs) > 0 {
+				docs = append(docs, kvs[0].Value)
+			}
+		}
+		return docs, nil
+	}
+	r := resps[0].GetResponseRange()
+	i := 0 // ids and the range are both in key order: merge them
+	for _, kv := range r.Kvs {
+		id := string(kv.Key[len(usersPrefix):])
+		for i < len(ids) && ids[i] < id {
+			i++ // not there at that revision
+		}
+		if i < len(ids) && ids[i] == id {
 			docs = append(docs, kv.Value)
-		}
-		return docs, nil, nil
-	}
-	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
-	if err != nil {
-		return nil, nil, wrap(err)
-	}
-	for _, r := range resp.Responses {
-		if kvs := r.GetResponseRange().Kvs; len(kvs) > 0 {
-			docs = append(docs, kvs[0].Value)
+			i++
 		}
 	}
-	return docs, nil, nil
+	if r.More {
+		rest = ids[i:]
+	}
+	return docs, rest
 }
