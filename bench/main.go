@@ -33,7 +33,7 @@ var (
 	duration = flag.Duration("d", 3*time.Second, "length of one measured run")
 	rounds   = flag.Int("rounds", 3, "alternating rounds per scenario (medians are reported)")
 	quick    = flag.Bool("quick", false, "a quick look while iterating: -users 20000 -d 1s -rounds 1")
-	profDir  = flag.String("profile", "", "write CPU profiles of the server (first API round of each scenario) and a heap profile into this directory")
+	profDir  = flag.String("profile", "", "write CPU profiles of the server (first round of the API and of the bare handler in each scenario) and a heap profile into this directory")
 	part     = flag.String("part", "all", "what to measure: all, compare (the scenarios against the bare handlers and the gateway) or scale (the figures with -users users)")
 
 	serveMode = flag.Bool("serve", false, "internal: be the server process (API and bare handlers)")
@@ -359,6 +359,9 @@ func compare(name string, api, bare shot, refName string, ref shot) {
 			profile(name)
 		}
 		a = append(a, api.run(*duration, *conns))
+		if i == 0 && *profDir != "" {
+			profile("bare " + name)
+		}
 		b = append(b, bare.run(*duration, *conns))
 		g = append(g, ref.run(*duration, *conns))
 	}

@@ -79,8 +79,8 @@ func (s *server) fail(c *gin.Context, err error) {
 		c.Abort() // the client left; nobody reads an answer
 		return
 	}
-	s.log.Error("internal error", "request_id", c.GetString(requestIDKey), "err", err)
-	c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"erro": "Erro interno", "request_id": c.GetString(requestIDKey)})
+	s.log.Error("internal error", "request_id", requestIDOf(c), "err", err)
+	c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"erro": "Erro interno", "request_id": requestIDOf(c)})
 }
 
 // recoverPanics answers a panic as a JSON 500; the process lives on. Gin's
@@ -97,8 +97,8 @@ func (s *server) recoverPanics(c *gin.Context) {
 		if p == http.ErrAbortHandler {
 			panic(p)
 		}
-		s.log.Error("panic", "request_id", c.GetString(requestIDKey), "panic", p, "stack", string(debug.Stack()))
-		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"erro": "Erro interno", "request_id": c.GetString(requestIDKey)})
+		s.log.Error("panic", "request_id", requestIDOf(c), "panic", p, "stack", string(debug.Stack()))
+		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"erro": "Erro interno", "request_id": requestIDOf(c)})
 	}()
 	c.Next()
 }

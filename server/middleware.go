@@ -6,24 +6,33 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
 )
 
-const requestIDKey = "request_id"
+// Request ids made here are this process's random prefix and a count: unique,
+// and cheaper than a random id each (crypto/rand was 1 % of a GET's CPU).
+var (
+	idPrefix = rand.Text()[:10] + "-"
+	idCount  atomic.Uint64
+)
 
 // requestID keeps the caller's X-Request-ID, or makes one, for the answer and the logs.
 func (s *server) requestID(c *gin.Context) {
 	id := c.GetHeader("X-Request-ID")
 	if id == "" || len(id) > 128 {
-		id = rand.Text()
+		id = idPrefix + strconv.FormatUint(idCount.Add(1), 36)
 	}
-	c.Set(requestIDKey, id)
 	c.Header("X-Request-ID", id)
 	c.Next()
 }
+
+// requestIDOf is the request's id, from its answer's header.
+func requestIDOf(c *gin.Context) string { return c.Writer.Header().Get("X-Request-ID") }
 
 // accessLog writes one line per request and counts it in the metrics.
 func (s *server) accessLog(c *gin.Context) {
@@ -37,7 +46,7 @@ func (s *server) accessLog(c *gin.Context) {
 		slog.String("path", c.Request.URL.Path),
 		slog.Int("status", c.Writer.Status()),
 		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
-		slog.String("request_id", c.GetString(requestIDKey)))
+		slog.String("request_id", requestIDOf(c)))
 }
 
 // validIdentifier matches [A-Za-z0-9._-]{1,128} but not . or .. (a loop: the

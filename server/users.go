@@ -303,7 +303,7 @@ func (s *server) streamArray(c *gin.Context, each func(fn func(docs [][]byte) er
 		if c.Request.Context().Err() != nil {
 			level = slog.LevelDebug // the client left (or the server is shutting down): nothing went wrong here
 		}
-		s.log.Log(c.Request.Context(), level, "listing users cut short", "request_id", c.GetString(requestIDKey), "err", err)
+		s.log.Log(c.Request.Context(), level, "listing users cut short", "request_id", requestIDOf(c), "err", err)
 		panic(http.ErrAbortHandler)
 	case !started:
 		c.Data(http.StatusOK, jsonType, []byte("[]"))
