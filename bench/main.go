@@ -47,6 +47,9 @@ func main() {
 		serve(*bareAddr, *logFile)
 		return
 	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		check(fmt.Errorf("the scenarios are loaded by wrk: apt-get install wrk (%v)", err))
+	}
 	if *quick {
 		*users, *duration, *rounds = 20000, time.Second, 1
 	}
