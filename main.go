@@ -192,11 +192,7 @@ func loadSettings(got map[string]string) (settings, error) {
 }
 
 func newLogger(cfg logConfig, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.Level}
-	if cfg.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(server.NewLogHandler(w, cfg.Format == "json", cfg.Level))
 }
 
 // usage prints every setting once: its flag, its variable, its default and meaning.

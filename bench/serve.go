@@ -39,7 +39,7 @@ func serve(bareAddr, logFile string) {
 	defer f.Close()
 	lw := server.NewLogWriter(f) // as main.go does
 	defer lw.Close()
-	log := slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: level}))
+	log := slog.New(server.NewLogHandler(lw, false, level))
 	st, err := store.Open(ctx, scfg, log)
 	check(err)
 	defer st.Close()

@@ -40,6 +40,12 @@ func (s *server) accessLog(c *gin.Context) {
 	c.Next()
 	took := time.Since(start)
 	observe(c, took)
+	if h, ok := s.log.Handler().(*LogHandler); ok {
+		if h.Enabled(c.Request.Context(), slog.LevelInfo) {
+			h.access(c.Request.Method, c.FullPath(), c.Request.URL.Path, c.Writer.Status(), took, requestIDOf(c))
+		}
+		return
+	}
 	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
 		slog.String("method", c.Request.Method),
 		slog.String("route", c.FullPath()),
