@@ -102,26 +102,27 @@ func (s *Store) EachFoundUserPage(ctx context.Context, q string, fn func(docs []
 
 // found searches the index once it reflects every write acknowledged before
 // the search began (read-your-writes). Most often it already does: then one
-// linearizable transaction shows it (its revision is the index's) and, when
-// withDocs and the hits are few, reads their users too, returned in docs.
+// linearizable read shows it (its revision is the index's) and, when withDocs
+// and the hits are few, is the read of their users, returned in docs.
 // Otherwise found waits for the index and searches it again; docs is nil and
 // the users are still to be read, at h.rev.
 func (s *Store) found(ctx context.Context, q, after string, limit int, withDocs bool) (h hits, docs [][]byte, err error) {
 	h = s.index.search(fold(q), after, limit)
-	ops := []clientv3.Op{clientv3.OpGet(usersPrefix, clientv3.WithCountOnly())} // its header has the newest revision
-	withDocs = withDocs && len(h.ids) > 0 && len(h.ids) < 128                   // etcd takes 128 operations in a transaction
+	// Any read's header has the newest revision: with users to read, theirs.
+	ops := []clientv3.Op{clientv3.OpGet(usersPrefix, clientv3.WithCountOnly())}
+	withDocs = withDocs && len(h.ids) > 0 && len(h.ids) <= 128 // etcd takes 128 operations in a transaction
 	if withDocs {
-		ops = append(ops, readOps(h.ids, 0, h.dense)...)
+		ops = readOps(h.ids, 0, h.dense)
 	}
-	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	resps, rev, err := s.read(ctx, ops)
 	if err != nil {
-		return hits{}, nil, wrap(err)
+		return hits{}, nil, err
 	}
-	if resp.Header.Revision == h.rev {
+	if rev == h.rev {
 		if !withDocs {
 			return h, nil, nil
 		}
-		docs, rest := collect(h.ids, h.dense, resp.Responses[1:])
+		docs, rest := collect(h.ids, h.dense, resps)
 		if len(rest) == 0 {
 			return h, docs, nil
 		}
@@ -129,10 +130,29 @@ func (s *Store) found(ctx context.Context, q, after string, limit int, withDocs 
 		more, _, err := s.usersAt(ctx, rest, h.rev, false)
 		return h, append(docs, more...), err
 	}
-	if err := s.waitIndex(ctx, resp.Header.Revision); err != nil {
+	if err := s.waitIndex(ctx, rev); err != nil {
 		return hits{}, nil, err
 	}
 	return s.index.search(fold(q), after, limit), nil, nil
+}
+
+// read runs ops, reads, and returns their answers and the revision they saw:
+// one as a plain request (etcd traces every operation of a transaction, at a
+// cost), more as a transaction.
+func (s *Store) read(ctx context.Context, ops []clientv3.Op) ([]*etcdserverpb.ResponseOp, int64, error) {
+	if len(ops) == 1 {
+		resp, err := s.cli.Do(ctx, ops[0])
+		if err != nil {
+			return nil, 0, wrap(err)
+		}
+		r := (*etcdserverpb.RangeResponse)(resp.Get())
+		return []*etcdserverpb.ResponseOp{{Response: &etcdserverpb.ResponseOp_ResponseRange{ResponseRange: r}}}, r.Header.Revision, nil
+	}
+	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, 0, wrap(err)
+	}
+	return resp.Responses, resp.Header.Revision, nil
 }
 
 // fetchUsers reads the users of ids (ascending) at revision rev, in that
@@ -164,21 +184,9 @@ func (s *Store) fetchUsers(ctx context.Context, ids []string, rev int64, dense b
 func (s *Store) usersAt(ctx context.Context, ids []string, rev int64, dense bool) (docs [][]byte, rest []string, err error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	ops := readOps(ids, rev, dense)
-	var resps []*etcdserverpb.ResponseOp
-	if len(ops) == 1 {
-		// A range, or a narrow search's one user: a plain get costs less than a transaction.
-		resp, err := s.cli.Do(ctx, ops[0])
-		if err != nil {
-			return nil, nil, wrap(err)
-		}
-		resps = []*etcdserverpb.ResponseOp{{Response: &etcdserverpb.ResponseOp_ResponseRange{ResponseRange: (*etcdserverpb.RangeResponse)(resp.Get())}}}
-	} else {
-		resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
-		if err != nil {
-			return nil, nil, wrap(err)
-		}
-		resps = resp.Responses
+	resps, _, err := s.read(ctx, readOps(ids, rev, dense))
+	if err != nil {
+		return nil, nil, err
 	}
 	docs, rest = collect(ids, dense, resps)
 	return docs, rest, nil
