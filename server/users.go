@@ -277,8 +277,8 @@ func (s *server) streamArray(c *gin.Context, each func(fn func(docs [][]byte) er
 	started := false
 	err := each(func(docs [][]byte) error {
 		if started {
-			// The page before goes out now: an answer of one page goes out
-			// whole, with a Content-Length, when the handler returns.
+			// The page before goes out now. A one-page answer that fits
+			// net/http's buffer goes out whole, with a Content-Length.
 			w.Flush()
 		}
 		for _, d := range docs {

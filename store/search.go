@@ -62,7 +62,7 @@ func (s *Store) SearchUsers(ctx context.Context, q string, rev int64, after stri
 		p.LastID = ids[len(ids)-1]
 	}
 	if docs != nil {
-		p.Docs = docs[:min(len(docs), len(ids))] // in the order of h.ids, the one more too
+		p.Docs = docs[:min(len(docs), len(ids))] // docs follow h.ids, which may hold the one more
 		return p, nil
 	}
 	p.Docs = make([][]byte, 0, len(ids))
@@ -110,9 +110,9 @@ func (s *Store) found(ctx context.Context, q, after string, limit int, withDocs 
 	h = s.index.search(fold(q), after, limit)
 	// Any read's header has the newest revision: with users to read, theirs.
 	ops := []clientv3.Op{clientv3.OpGet(usersPrefix, clientv3.WithCountOnly())}
-	withDocs = withDocs && len(h.ids) > 0 && len(h.ids) <= 128 // etcd takes 128 operations in a transaction
+	withDocs = withDocs && len(h.ids) > 0 && len(h.ids) <= 128 // a get each at most: etcd takes 128 operations in a transaction
 	if withDocs {
-		ops = readOps(h.ids, 0, h.dense)
+		ops = s.readOps(h.ids, 0, h.dense)
 	}
 	resps, rev, err := s.read(ctx, ops)
 	if err != nil {
@@ -184,7 +184,7 @@ func (s *Store) fetchUsers(ctx context.Context, ids []string, rev int64, dense b
 func (s *Store) usersAt(ctx context.Context, ids []string, rev int64, dense bool) (docs [][]byte, rest []string, err error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	resps, _, err := s.read(ctx, readOps(ids, rev, dense))
+	resps, _, err := s.read(ctx, s.readOps(ids, rev, dense))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -192,12 +192,15 @@ func (s *Store) usersAt(ctx context.Context, ids []string, rev int64, dense bool
 	return docs, rest, nil
 }
 
-// readOps read the users of ids (ascending, at most 128): one range when
-// dense (limited to 4 keys a user), else a get each. rev 0 is the newest
-// revision, read linearizably; any other is read serializably.
-func readOps(ids []string, rev int64, dense bool) []clientv3.Op {
+// readOps read the users of ids (ascending): one range when dense (limited
+// to 4 keys a user), else a get each (at most 128). rev 0 is the newest
+// revision. An older one is read serializably from an embedded member: the
+// index has seen rev through that member's own watch, so it has applied rev.
+// Another member of an external cluster may not have yet: it reads
+// linearizably, to wait until it has.
+func (s *Store) readOps(ids []string, rev int64, dense bool) []clientv3.Op {
 	at := []clientv3.OpOption{clientv3.WithRev(rev)}
-	if rev != 0 {
+	if rev != 0 && s.member != nil {
 		at = append(at, clientv3.WithSerializable())
 	}
 	if dense && len(ids) > 1 {
