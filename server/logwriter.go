@@ -2,7 +2,7 @@ package server
 
 import (
 	"bufio"
-	"encoding/json"
+	"context"
 	"io"
 	"log/slog"
 	"strconv"
@@ -61,21 +61,22 @@ func (l *LogWriter) Close() error {
 }
 
 // LogHandler is slog's Text or JSON handler on w, and writes the access log's
-// line itself, by hand, in the same format: through slog that line cost 6 %
-// of a GET's CPU (slog records the caller, checks every value for quoting,
-// formats the time through the generic path); by hand, a sixth of that
-// (docs/BENCHMARKS.md). Every other line goes through slog.
+// line itself, by hand, byte for byte as that handler would: through slog the
+// line cost 6 % of a GET's CPU (slog records the caller, checks every value
+// for quoting, formats the time the generic way); by hand, a sixth of that
+// (docs/BENCHMARKS.md). w must be safe for concurrent writes (LogWriter is):
+// the access lines bypass the slog handler's lock.
 type LogHandler struct {
 	slog.Handler
 	w    io.Writer
 	json bool
-	bufs sync.Pool
+	bufs sync.Pool // *[]byte
 }
 
 // NewLogHandler makes the process's log handler: JSON if json, else text.
 func NewLogHandler(w io.Writer, json bool, level slog.Leveler) *LogHandler {
 	opts := &slog.HandlerOptions{Level: level}
-	h := &LogHandler{w: w, json: json, bufs: sync.Pool{New: func() any { return new([]byte) }}}
+	h := &LogHandler{w: w, json: json}
 	if json {
 		h.Handler = slog.NewJSONHandler(w, opts)
 	} else {
@@ -84,45 +85,53 @@ func NewLogHandler(w io.Writer, json bool, level slog.Leveler) *LogHandler {
 	return h
 }
 
-// access writes one access log line, as slog.Logger.LogAttrs(ctx,
+// access writes one access log line: what slog.Logger.LogAttrs(ctx,
 // slog.LevelInfo, "request", method, route, path, status, duration_ms,
-// request_id) would.
-func (h *LogHandler) access(method, route, path string, status int, took time.Duration, id string) {
-	p := h.bufs.Get().(*[]byte)
+// request_id) writes, and through it when a value needs quoting or escaping.
+func (h *LogHandler) access(ctx context.Context, method, route, path string, status int, took time.Duration, id string) {
+	ms := float64(took.Microseconds()) / 1000
+	if !plain(method) || !plain(route) || !plain(path) || !plain(id) {
+		slog.New(h.Handler).LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", method), slog.String("route", route),
+			slog.String("path", path), slog.Int("status", status), slog.Float64("duration_ms", ms), slog.String("request_id", id))
+		return
+	}
+	p, _ := h.bufs.Get().(*[]byte)
+	if p == nil {
+		p = new([]byte)
+	}
 	b := (*p)[:0]
 	now := time.Now()
-	ms := float64(took.Microseconds()) / 1000
 	if h.json {
 		b = append(b, `{"time":"`...)
 		b = now.AppendFormat(b, time.RFC3339Nano)
-		b = append(b, `","level":"INFO","msg":"request","method":`...)
-		b = appendJSONString(b, method)
-		b = append(b, `,"route":`...)
-		b = appendJSONString(b, route)
-		b = append(b, `,"path":`...)
-		b = appendJSONString(b, path)
-		b = append(b, `,"status":`...)
+		b = append(b, `","level":"INFO","msg":"request","method":"`...)
+		b = append(b, method...)
+		b = append(b, `","route":"`...)
+		b = append(b, route...)
+		b = append(b, `","path":"`...)
+		b = append(b, path...)
+		b = append(b, `","status":`...)
 		b = strconv.AppendInt(b, int64(status), 10)
 		b = append(b, `,"duration_ms":`...)
-		b = strconv.AppendFloat(b, ms, 'g', -1, 64)
-		b = append(b, `,"request_id":`...)
-		b = appendJSONString(b, id)
-		b = append(b, "}\n"...)
+		b = strconv.AppendFloat(b, ms, 'f', -1, 64) // json.Marshal's form, for 1e-6 <= ms < 1e21 (or 0)
+		b = append(b, `,"request_id":"`...)
+		b = append(b, id...)
+		b = append(b, "\"}\n"...)
 	} else {
 		b = append(b, "time="...)
 		b = now.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 		b = append(b, " level=INFO msg=request method="...)
-		b = appendTextString(b, method)
+		b = append(b, method...)
 		b = append(b, " route="...)
-		b = appendTextString(b, route)
+		b = append(b, route...)
 		b = append(b, " path="...)
-		b = appendTextString(b, path)
+		b = append(b, path...)
 		b = append(b, " status="...)
 		b = strconv.AppendInt(b, int64(status), 10)
 		b = append(b, " duration_ms="...)
 		b = strconv.AppendFloat(b, ms, 'g', -1, 64)
 		b = append(b, " request_id="...)
-		b = appendTextString(b, id)
+		b = append(b, id...)
 		b = append(b, '\n')
 	}
 	h.w.Write(b)
@@ -130,28 +139,13 @@ func (h *LogHandler) access(method, route, path string, status int, took time.Du
 	h.bufs.Put(p)
 }
 
-// plain tells whether s needs no quoting or escaping: printable ASCII but for
-// the characters that text or JSON treat specially.
+// plain tells whether s is written as it is by both of slog's handlers:
+// printable ASCII, no space, '=', '"' or '\\'.
 func plain(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '=' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '=' || c == '\\' {
 			return false
 		}
 	}
 	return s != ""
-}
-
-func appendTextString(b []byte, s string) []byte {
-	if plain(s) {
-		return append(b, s...)
-	}
-	return strconv.AppendQuote(b, s)
-}
-
-func appendJSONString(b []byte, s string) []byte {
-	if plain(s) {
-		return append(append(append(b, '"'), s...), '"')
-	}
-	q, _ := json.Marshal(s) // a string always encodes
-	return append(b, q...)
 }

@@ -40,9 +40,9 @@ func (s *server) accessLog(c *gin.Context) {
 	c.Next()
 	took := time.Since(start)
 	observe(c, took)
-	if h, ok := s.log.Handler().(*LogHandler); ok {
-		if h.Enabled(c.Request.Context(), slog.LevelInfo) {
-			h.access(c.Request.Method, c.FullPath(), c.Request.URL.Path, c.Writer.Status(), took, requestIDOf(c))
+	if s.access != nil {
+		if s.access.Enabled(c.Request.Context(), slog.LevelInfo) {
+			s.access.access(c.Request.Context(), c.Request.Method, c.FullPath(), c.Request.URL.Path, c.Writer.Status(), took, requestIDOf(c))
 		}
 		return
 	}

@@ -24,15 +24,17 @@ type Config struct {
 }
 
 type server struct {
-	store *store.Store
-	cfg   Config
-	log   *slog.Logger
+	store  *store.Store
+	cfg    Config
+	log    *slog.Logger
+	access *LogHandler // the access log's own writer, when log is built on one
 }
 
 // New builds the API's handler over st.
 func New(st *store.Store, cfg Config, log *slog.Logger) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	s := &server{store: st, cfg: cfg, log: log}
+	s.access, _ = log.Handler().(*LogHandler)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.UseRawPath = true // an escaped "/" stays inside its path parameter, and gets a 400
