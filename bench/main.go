@@ -85,8 +85,8 @@ func compareAll(dir string) {
 	fmt.Println("| scenario | etcdapi req/s | p50 | p99 | bare net/http req/s | p50 | p99 | **API/bare** | reference | ref req/s | p50 | p99 | **API/ref** |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	getUser := `return wrk.format("GET", "/usuarios/" .. id())`
-	compare("GET /usuarios/{id}", shot{p.api, getUser}, shot{p.bare, getUser},
-		"gateway POST /v3/kv/range", shot{p.client, `return wrk.format("POST", "/v3/kv/range", json, '{"key":"' .. key64() .. '"}')`})
+	compare("GET /usuarios/{id}", shot{p.api, getUser, 200}, shot{p.bare, getUser, 200},
+		"gateway POST /v3/kv/range", shot{p.client, `return wrk.format("POST", "/v3/kv/range", json, '{"key":"' .. key64() .. '"}')`, 200})
 	// The bare handler takes the email from a header instead of parsing the body.
 	create := `local u = uniq()
   local email = "carga" .. u .. "@email.com"
@@ -95,11 +95,11 @@ func compareAll(dir string) {
 	// A new key each time, as a creation: the prefix "/benc/" in base64, then
 	// 20 digits that decode to 15 unique bytes.
 	gatewayPut := fmt.Sprintf(`return wrk.format("POST", "/v3/kv/put", json, '{"key":"L2JlbmMv000' .. uniq() .. '","value":"%s"}')`, b64(`{"nome":"Carga","idade":30}`))
-	compare("POST /usuarios", shot{p.api, create}, shot{p.bare, create}, "gateway POST /v3/kv/put", shot{p.client, gatewayPut})
+	compare("POST /usuarios", shot{p.api, create, 201}, shot{p.bare, create, 201}, "gateway POST /v3/kv/put", shot{p.client, gatewayPut, 200})
 	putConfig := `return wrk.format("PUT", "/config/k" .. math.random(0, 99), json, '{"valor":{"limite":100}}')`
-	compare("PUT /config/{k}", shot{p.api, putConfig}, shot{p.bare, putConfig}, "gateway POST /v3/kv/put",
+	compare("PUT /config/{k}", shot{p.api, putConfig, 200}, shot{p.bare, putConfig, 200}, "gateway POST /v3/kv/put",
 		// One of 100 keys: "/config/app/" in base64, then 4 characters that decode to 3 bytes.
-		shot{p.client, fmt.Sprintf(`return wrk.format("POST", "/v3/kv/put", json, '{"key":"L2NvbmZpZy9hcHAv' .. string.format("ay%%02d", math.random(0, 99)) .. '","value":"%s"}')`, b64(`{"limite":100}`))})
+		shot{p.client, fmt.Sprintf(`return wrk.format("POST", "/v3/kv/put", json, '{"key":"L2NvbmZpZy9hcHAv' .. string.format("ay%%02d", math.random(0, 99)) .. '","value":"%s"}')`, b64(`{"limite":100}`)), 200})
 	// A lock's release needs the token its acquisition answered: Go's load generator.
 	r := median(*rounds, func() result {
 		return load(*duration, *conns, func(c *http.Client, i int) error {
@@ -149,13 +149,13 @@ func scale(bin, dir string) {
 	fmt.Println("| scenario | etcdapi req/s | p50 | p99 |")
 	fmt.Println("|---|---|---|---|")
 	writeIDs(dir, ids)
-	narrow := shot{p.api, `return wrk.format("GET", string.format("/usuarios/buscar?nome=seed%%20%05d", math.random(0, 99999)))`}
+	narrow := shot{p.api, fmt.Sprintf(`return wrk.format("GET", string.format("/usuarios/buscar?nome=seed%%%%20%%05d", math.random(0, %d)))`, *users-1), 200}
 	if *profDir != "" {
 		profile("search")
 	}
 	r := median(*rounds, func() result { return narrow.run(*duration, *conns) })
 	fmt.Printf("| GET /usuarios/buscar?nome= (≈1 match in %d) | %.0f | %s | %s |\n", len(ids), r.rps, r.p50, r.p99)
-	broad := shot{p.api, `return wrk.format("GET", "/usuarios/buscar?nome=seed&limite=50")`}
+	broad := shot{p.api, `return wrk.format("GET", "/usuarios/buscar?nome=seed&limite=50")`, 200}
 	r = median(*rounds, func() result { return broad.run(*duration, *conns) })
 	fmt.Printf("| GET /usuarios/buscar?nome=seed&limite=50 (%d matches) | %.0f | %s | %s |\n", len(ids), r.rps, r.p50, r.p99)
 	r = median(*rounds, func() result { return broad.run(*duration, 1) })
@@ -278,7 +278,7 @@ func readyTime(bin, dir string) time.Duration {
 	return ts[len(ts)/2].Round(time.Millisecond)
 }
 
-// seed creates n users named "Seed NNNNN" and returns their ids.
+// seed creates n users named "Seed NNNNN", NNNNN random below n, and returns their ids.
 func seed(p *proc, n int) []string {
 	var mu sync.Mutex
 	ids := make([]string, 0, n)
@@ -292,7 +292,7 @@ func seed(p *proc, n int) []string {
 				if i > int64(n) {
 					return
 				}
-				resp, err := c.Post(p.api+"/usuarios", "application/json", strings.NewReader(fmt.Sprintf(`{"nome":"Seed %05d","cidade":"São Paulo","idade":%d}`, rand.IntN(1<<30)%100000, i%100)))
+				resp, err := c.Post(p.api+"/usuarios", "application/json", strings.NewReader(fmt.Sprintf(`{"nome":"Seed %05d","cidade":"São Paulo","idade":%d}`, rand.IntN(n), i%100)))
 				check(err)
 				var u struct{ ID string }
 				json.NewDecoder(resp.Body).Decode(&u)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 // so the server's own cost per request shows in the ratios.
 type shot struct {
 	url, lua string
+	want     int // the status every answer must have
 }
 
 // prelude is every script's beginning. In request(): id() is a random seeded
@@ -24,9 +24,11 @@ type shot struct {
 // digits that no other request of the benchmark gets, json the Content-Type header.
 // done() prints the figures for run to read.
 const prelude = `
-local ids, k, threads = {}, 0, 0
+local ids, k, threads, all = {}, 0, 0, {}
 json = {["Content-Type"] = "application/json"}
-function setup(thread) threads = threads + 1; thread:set("tid", threads) end
+unexpected = 0
+function setup(thread) threads = threads + 1; thread:set("tid", threads); all[threads] = thread end
+function response(status) if status ~= WANT then unexpected = unexpected + 1 end end
 function init(args)
   math.randomseed(os.time() * 100 + tid)
   for l in io.lines(args[1]) do ids[#ids + 1] = l end
@@ -35,9 +37,10 @@ function id() return (ids[math.random(#ids)]:match("^[^ ]*")) end
 function key64() return (ids[math.random(#ids)]:match(" (.*)$")) end
 function uniq() k = k + 1; return string.format("%06d%02d%09d", RUN, tid, k) end
 function done(s, latency, requests)
-  local e = s.errors
+  local e, bad = s.errors, 0
+  for _, t in ipairs(all) do bad = bad + t:get("unexpected") end
   io.write(string.format("RESULT %d %d %d %d %d\n", s.requests, s.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.status + e.timeout))
+    e.connect + e.read + e.write + e.timeout + bad))
 end
 `
 
@@ -50,7 +53,7 @@ var (
 func (s shot) run(d time.Duration, conns int) result {
 	runs++
 	script := filepath.Join(filepath.Dir(idsFile), "shot.lua")
-	lua := fmt.Sprintf("RUN = %d\n%s\nfunction request()\n%s\nend\n", runs*1000+rand.IntN(1000), prelude, s.lua)
+	lua := fmt.Sprintf("RUN = %d\nWANT = %d\n%s\nfunction request()\n%s\nend\n", runs, s.want, prelude, s.lua)
 	check(os.WriteFile(script, []byte(lua), 0o644))
 	out, err := exec.Command("wrk", fmt.Sprintf("-t%d", min(2, conns)), fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%s", d), "--timeout", "10s", "-s", script, s.url, "--", idsFile).CombinedOutput()
 	if err != nil {
@@ -61,9 +64,11 @@ func (s shot) run(d time.Duration, conns int) result {
 		check(fmt.Errorf("wrk printed no result:\n%s", out))
 	}
 	var n, us, p50, p99, errs int64
-	fmt.Sscan(line, &n, &us, &p50, &p99, &errs)
+	if _, err := fmt.Sscan(line, &n, &us, &p50, &p99, &errs); err != nil || n == 0 {
+		check(fmt.Errorf("wrk: no requests measured (%v):\n%s", err, out))
+	}
 	if errs > 0 {
-		check(fmt.Errorf("%s: %d of %d requests failed or answered an unexpected status", s.url, errs, n))
+		check(fmt.Errorf("%s: %d of %d requests failed or answered other than %d", s.url, errs, n, s.want))
 	}
 	return result{rps: float64(n) / (float64(us) / 1e6), p50: time.Duration(p50) * time.Microsecond, p99: time.Duration(p99) * time.Microsecond}
 }
