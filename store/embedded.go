@@ -131,20 +131,26 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 		return nil, fmt.Errorf("starting etcd member: %w", err)
 	}
 	m.etcd = e
-	timer := time.NewTimer(cfg.StartupTimeout)
+	return m, nil
+}
+
+// ready waits for the member to join its cluster's quorum and serve clients;
+// it stops the member when it cannot.
+func (m *member) ready(ctx context.Context, timeout time.Duration) error {
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
-	case <-e.Server.ReadyNotify():
-		return m, nil
-	case err := <-e.Err():
+	case <-m.etcd.Server.ReadyNotify():
+		return nil
+	case err := <-m.etcd.Err():
 		m.close()
-		return nil, fmt.Errorf("etcd member failed: %w", err)
+		return fmt.Errorf("etcd member failed: %w", err)
 	case <-timer.C:
 		m.abandon()
-		return nil, fmt.Errorf("etcd member not ready within STARTUP_TIMEOUT (%s): are the other members of ETCD_INITIAL_CLUSTER running?", cfg.StartupTimeout)
+		return fmt.Errorf("etcd member not ready within STARTUP_TIMEOUT (%s): are the other members of ETCD_INITIAL_CLUSTER running?", timeout)
 	case <-ctx.Done():
 		m.abandon()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 

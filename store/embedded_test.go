@@ -38,6 +38,9 @@ func TestAloneReadsEtcdsMembership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := m.ready(context.Background(), cfg.StartupTimeout); err != nil {
+		t.Fatal(err)
+	}
 	m.close()
 	if !alone(dir) {
 		t.Fatal("a member that was alone is not recognised as alone")
@@ -53,6 +56,9 @@ func TestWALInSmallSegments(t *testing.T) {
 		AutoCompactionRetention: time.Hour, StartupTimeout: 30 * time.Second}
 	m, err := startMember(context.Background(), cfg, zap.NewNop(), new(atomic.Bool))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ready(context.Background(), cfg.StartupTimeout); err != nil {
 		t.Fatal(err)
 	}
 	defer m.close()

@@ -232,7 +232,11 @@ func (s *Store) keepIndex(ctx context.Context) {
 	for ctx.Err() == nil {
 		rev, err := s.fillIndex(ctx)
 		if err == nil {
-			s.followIndex(ctx, rev)
+			select {
+			case <-s.watching:
+				s.followIndex(ctx, rev)
+			case <-ctx.Done():
+			}
 		} else {
 			select {
 			case <-time.After(time.Second):
@@ -245,7 +249,7 @@ func (s *Store) keepIndex(ctx context.Context) {
 // fillIndex lists every user at one revision into a fresh index.
 func (s *Store) fillIndex(ctx context.Context) (int64, error) {
 	fresh := newUserIndex()
-	rev, err := s.eachUser(ctx, func(kvs []*mvccpb.KeyValue) error {
+	rev, err := s.eachUser(ctx, true, func(kvs []*mvccpb.KeyValue) error {
 		for _, kv := range kvs {
 			fresh.put(string(kv.Key[len(usersPrefix):]), kv.Value)
 		}

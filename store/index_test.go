@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,5 +208,58 @@ func TestSearchPagesShowOnlyWhatMatchedAtTheirRevision(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{"Página Fiel 3"}) {
 		t.Fatalf("second page at revision %d: %q", first.Revision, names)
+	}
+}
+
+// spread is user i's id, spread over the hex prefixes like UUIDs.
+func spread(i int) string {
+	return fmt.Sprintf("%08x-0000-4000-8000-%012d", uint32(i)*2654435761, i)
+}
+
+// TestSearchRightAfterARestart: the index fills while the restarted member
+// elects itself, and the first search already sees every write made before.
+func TestSearchRightAfterARestart(t *testing.T) {
+	ctx := context.Background()
+	cfg := testenv.StoreConfig()
+	cfg.Ephemeral, cfg.DataDir = false, t.TempDir()
+	s := testenv.OpenStore(cfg)
+	const n = 3000
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				id := spread(i)
+				if _, err := s.CreateUser(ctx, id, user(id, fmt.Sprintf("Reinício %04d", i))); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	gone := spread(7)
+	if err := s.DeleteUser(ctx, gone, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = testenv.OpenStore(cfg)
+	defer s.Close()
+	if got := found(t, s, "reinicio"); len(got) != n-1 {
+		t.Fatalf("first search after the restart: %d found, want %d", len(got), n-1)
+	}
+	if got := found(t, s, "reinicio 0007"); len(got) != 0 {
+		t.Fatalf("deleted user found after the restart: %v", got)
+	}
+	id := "depois-0000"
+	if _, err := s.CreateUser(ctx, id, user(id, "Reinício Depois")); err != nil {
+		t.Fatal(err)
+	}
+	if got := found(t, s, "reinicio depois"); len(got) != 1 {
+		t.Fatalf("user created after the restart: %v", got)
 	}
 }

@@ -81,8 +81,10 @@ type Store struct {
 	timeout time.Duration
 	member  *member // nil in external mode
 	index   *userIndex
-	stop    context.CancelFunc // ends the index's watch
-	log     *slog.Logger
+	// watching is closed once watcher is set: the index fills before that.
+	watching chan struct{}
+	stop     context.CancelFunc // ends the index's watch
+	log      *slog.Logger
 }
 
 // Open starts the embedded member, or connects to the external cluster, and
@@ -93,18 +95,25 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ETCD_LOG_LEVEL: %w", err)
 	}
-	s := &Store{timeout: cfg.RequestTimeout, index: newUserIndex(), log: log}
+	s := &Store{timeout: cfg.RequestTimeout, index: newUserIndex(), watching: make(chan struct{}), log: log}
 	if len(cfg.Endpoints) == 0 {
 		s.member, err = startMember(ctx, cfg, zl, quiet)
 		if err != nil {
 			return nil, err
 		}
 		s.cli = s.member.client()
+		// The member's store is open: the index fills while it elects itself.
+		s.startIndex()
+		if err := s.member.ready(ctx, cfg.StartupTimeout); err != nil {
+			s.stop()
+			s.cli.Close()
+			return nil, err
+		}
 		if s.watcher, err = s.member.watchClient(zl); err != nil {
 			s.Close()
 			return nil, err
 		}
-		s.startIndex()
+		close(s.watching)
 		return s, nil
 	}
 
@@ -132,6 +141,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("etcd cluster %s does not answer: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	s.watcher = s.cli
+	close(s.watching)
 	s.startIndex()
 	return s, nil
 }

@@ -216,7 +216,7 @@ func (s *Store) ListUsers(ctx context.Context, rev int64, after string, limit in
 // at a time, leaving out what another client wrote that is not a user.
 func (s *Store) EachUserPage(ctx context.Context, fn func(docs [][]byte) error) error {
 	var skipped []string
-	_, err := s.eachUser(ctx, func(kvs []*mvccpb.KeyValue) error {
+	_, err := s.eachUser(ctx, false, func(kvs []*mvccpb.KeyValue) error {
 		docs := make([][]byte, 0, len(kvs))
 		for _, kv := range kvs {
 			if isObject(kv.Value) {
@@ -236,15 +236,23 @@ func (s *Store) EachUserPage(ctx context.Context, fn func(docs [][]byte) error) 
 // through one big range costs O(n²); the user ids are UUIDs, so the key space
 // is cut into hex-prefix ranges of about a thousand users each, and each range
 // is paged on its own: O(n) in all. The number of users comes from the search
-// index once it is filled, or else from one count.
-func (s *Store) eachUser(ctx context.Context, fn func(kvs []*mvccpb.KeyValue) error) (int64, error) {
+// index once it is filled, or else from one count. Serializable reads need no
+// leader: the search index fills while its member still elects itself.
+func (s *Store) eachUser(ctx context.Context, serializable bool, fn func(kvs []*mvccpb.KeyValue) error) (int64, error) {
+	op, opts := s.op, []clientv3.OpOption(nil)
+	if serializable {
+		op = func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, s.timeout)
+		}
+		opts = append(opts, clientv3.WithSerializable())
+	}
 	s.index.mu.RLock()
 	n, filled := int64(s.index.ids.Len()), s.index.rev > 0
 	s.index.mu.RUnlock()
 	var rev int64
 	if !filled {
-		gctx, cancel := s.op(ctx)
-		resp, err := s.cli.Get(gctx, usersPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		gctx, cancel := op(ctx)
+		resp, err := s.cli.Get(gctx, usersPrefix, append(opts, clientv3.WithPrefix(), clientv3.WithCountOnly())...)
 		cancel()
 		if err != nil {
 			return 0, wrap(err)
@@ -265,8 +273,8 @@ func (s *Store) eachUser(ctx context.Context, fn func(kvs []*mvccpb.KeyValue) er
 			end = usersPrefix + fmt.Sprintf("%0*x", depth, i+1)
 		}
 		for {
-			gctx, cancel := s.op(ctx)
-			resp, err := s.cli.Get(gctx, start, clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(1000))
+			gctx, cancel := op(ctx)
+			resp, err := s.cli.Get(gctx, start, append(opts, clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(1000))...)
 			cancel()
 			if err != nil {
 				return 0, wrap(err)
