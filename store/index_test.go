@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -223,23 +222,16 @@ func TestSearchRightAfterARestart(t *testing.T) {
 	cfg := testenv.StoreConfig()
 	cfg.Ephemeral, cfg.DataDir = false, t.TempDir()
 	s := testenv.OpenStore(cfg)
-	const n = 3000
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for w := range 8 {
-		wg.Go(func() {
-			for i := w; i < n; i += 8 {
-				id := spread(i)
-				if _, err := s.CreateUser(ctx, id, user(id, fmt.Sprintf("Reinício %04d", i))); err != nil {
-					errs <- err
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
+	// Enough users for the fill to read several key ranges at once.
+	const n = 17000
+	for i := 0; i < n; i += 100 {
+		ops := make([]clientv3.Op, 0, 100)
+		for j := i; j < i+100; j++ {
+			ops = append(ops, clientv3.OpPut(store.UserKey(spread(j)), string(user(spread(j), fmt.Sprintf("Reinício %05d", j)))))
+		}
+		if _, err := s.Client().Txn(ctx).Then(ops...).Commit(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	gone := spread(7)
 	if err := s.DeleteUser(ctx, gone, 0); err != nil {
@@ -252,7 +244,7 @@ func TestSearchRightAfterARestart(t *testing.T) {
 	if got := found(t, s, "reinicio"); len(got) != n-1 {
 		t.Fatalf("first search after the restart: %d found, want %d", len(got), n-1)
 	}
-	if got := found(t, s, "reinicio 0007"); len(got) != 0 {
+	if got := found(t, s, "reinicio 00007"); len(got) != 0 {
 		t.Fatalf("deleted user found after the restart: %v", got)
 	}
 	id := "depois-0000"
