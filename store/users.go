@@ -254,22 +254,27 @@ func (s *Store) eachUser(ctx context.Context, fn func(kvs []*mvccpb.KeyValue) er
 	return rev, nil
 }
 
-// userReads are how eachUser and the index's fill read etcd. Serializable
-// reads need no leader: the index fills while its member still elects itself.
+// userReads are how eachUser and the index's fill read etcd: a listing
+// streams pages of 1000 users. The fill reads serializably, which needs no
+// leader (the index fills while its member still elects itself), and a
+// whole range at once: etcd counts what is left of a range on every limited
+// read, three times the range's keys in pages of 1000.
 type userReads struct {
 	op   func(context.Context) (context.Context, context.CancelFunc)
 	opts []clientv3.OpOption
+	page int64
 }
 
-func (s *Store) userReads(serializable bool) userReads {
-	if !serializable {
-		return userReads{op: s.op}
+func (s *Store) userReads(fill bool) userReads {
+	if !fill {
+		return userReads{op: s.op, page: 1000}
 	}
 	return userReads{
 		op: func(ctx context.Context) (context.Context, context.CancelFunc) {
 			return context.WithTimeout(ctx, s.timeout)
 		},
 		opts: []clientv3.OpOption{clientv3.WithSerializable()},
+		page: 1 << 15,
 	}
 }
 
@@ -315,7 +320,7 @@ func (s *Store) readUsers(ctx context.Context, reads userReads, r [2]string, rev
 	start, end := r[0], r[1]
 	for {
 		gctx, cancel := reads.op(ctx)
-		resp, err := s.cli.Get(gctx, start, append(reads.opts, clientv3.WithRange(end), clientv3.WithRev(*rev), clientv3.WithLimit(1000))...)
+		resp, err := s.cli.Get(gctx, start, append(reads.opts, clientv3.WithRange(end), clientv3.WithRev(*rev), clientv3.WithLimit(reads.page))...)
 		cancel()
 		if err != nil {
 			return wrap(err)
