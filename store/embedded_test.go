@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -75,5 +76,25 @@ func TestWALInSmallSegments(t *testing.T) {
 	}
 	if len(segments) < 3 {
 		t.Fatalf("3 MB of log in %d segments, want at least 3", len(segments))
+	}
+}
+
+// TestStartMemberRestoresGCPercent: the collector runs less often only while
+// etcd opens its store.
+func TestStartMemberRestoresGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	cfg := Config{Name: "solo", DataDir: t.TempDir(), ListenClientURLs: freeURL(t), ListenPeerURLs: freeURL(t),
+		InitialClusterState: "new", InitialClusterToken: "t", QuotaBytes: 1 << 30,
+		AutoCompactionRetention: time.Hour, StartupTimeout: 30 * time.Second}
+	m, err := startMember(context.Background(), cfg, zap.NewNop(), new(atomic.Bool))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	if err := m.ready(context.Background(), cfg.StartupTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if gc := debug.SetGCPercent(100); gc != 100 {
+		t.Fatalf("GC percent %d once the member started, want 100", gc)
 	}
 }
