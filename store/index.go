@@ -276,7 +276,10 @@ func (s *Store) fillIndex(ctx context.Context) (int64, error) {
 		err   error
 		done  chan struct{}
 	}
-	ranges := userRanges(n)
+	// Ranges of a thousand users or less, and a yield after each: a raft
+	// goroutine waiting for a core waits for that, not for a 10 ms time
+	// slice (the election of a restarted member runs meanwhile).
+	ranges := userRanges(n, 1000)
 	parts := make([]part, len(ranges))
 	for i := range parts {
 		parts[i].done = make(chan struct{})
@@ -297,6 +300,7 @@ func (s *Store) fillIndex(ctx context.Context) (int64, error) {
 					return nil
 				})
 				close(p.done)
+				runtime.Gosched()
 			}
 		}()
 	}

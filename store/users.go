@@ -246,7 +246,7 @@ func (s *Store) eachUser(ctx context.Context, fn func(kvs []*mvccpb.KeyValue) er
 			return 0, err
 		}
 	}
-	for _, r := range userRanges(n) {
+	for _, r := range userRanges(n, 16000) {
 		if err := s.readUsers(ctx, reads, r, &rev, fn); err != nil {
 			return 0, err
 		}
@@ -292,11 +292,11 @@ func (s *Store) countUsers(ctx context.Context, reads userReads) (int64, int64, 
 // userRanges cuts /users/, holding about n users, into key ranges to page
 // through one by one. etcd counts every key left in a range on each limited
 // read, so paging through one big range costs O(n²); the user ids are UUIDs,
-// so the key space is cut into hex-prefix ranges of at most about 16,000
-// users each: O(n) in all.
-func userRanges(n int64) [][2]string {
+// so the key space is cut into hex-prefix ranges of at most about per users
+// each (16 times fewer than n/16^k): O(n) in all.
+func userRanges(n, per int64) [][2]string {
 	depth := 0
-	for p := n / 1000; p >= 16 && depth < 3; p /= 16 {
+	for p := n / per; p >= 1 && depth < 3; p /= 16 {
 		depth++
 	}
 	parts := 1 << (4 * depth)
