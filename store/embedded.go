@@ -36,6 +36,7 @@ type member struct {
 	lock  *fileutil.LockedFile
 	quiet *atomic.Bool
 	temp  bool
+	fresh bool // a new member: its data directory held none
 	// private: ETCD_LISTEN_CLIENT_URLS=off, so the member serves clients only
 	// on a unix socket in its data directory, for this process's watches.
 	private bool
@@ -107,6 +108,7 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zl)
 	_, err = os.Stat(filepath.Join(m.dir, "member"))
 	fresh := os.IsNotExist(err)
+	m.fresh = fresh
 	if fresh && cfg.Join != "" {
 		// A restarted member is in the cluster already; a fresh one asks to be added.
 		if ec.InitialCluster, err = join(ctx, cfg, strings.Split(URLs(ec.AdvertisePeerUrls).String(), ","), zl); err != nil {

@@ -102,10 +102,16 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 			return nil, err
 		}
 		s.cli = s.member.client()
-		// The member's store is open: the index fills while it elects itself.
-		s.startIndex()
+		// A restarted member's store is open: the index fills while it elects
+		// itself. A new member's is empty until it has joined its cluster.
+		early := !s.member.fresh
+		if early {
+			s.startIndex()
+		}
 		if err := s.member.ready(ctx, cfg.StartupTimeout); err != nil {
-			s.stop()
+			if early {
+				s.stop()
+			}
 			s.cli.Close()
 			return nil, err
 		}
@@ -114,6 +120,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 			return nil, err
 		}
 		close(s.watching)
+		if !early {
+			s.startIndex()
+		}
 		return s, nil
 	}
 
