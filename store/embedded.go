@@ -26,7 +26,7 @@ import (
 // 100,000 users fit in the first segment, and that was 300 ms of a restart.
 // In 1 MB segments (a cut every few thousand writes) it reads a few
 // megabytes instead. Entries older than the last snapshot are never
-// replayed; etcd still keeps the last 5 segments.
+// replayed.
 func init() { wal.SegmentSizeBytes = 1 << 20 }
 
 // member is the etcd member embedded in this process.
@@ -102,6 +102,9 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 	ec.TickMs, ec.ElectionMs = cfg.HeartbeatMs, cfg.ElectionMs
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = cfg.AutoCompactionRetention.String()
+	// A restart decodes every log segment kept (see init): 2 are plenty,
+	// as segments with entries after the last snapshot are never removed.
+	ec.MaxWalFiles = 2
 	// etcd serves pprof on its client port at log level "debug": its own level never
 	// becomes "debug"; ETCD_LOG_LEVEL filters the logger handed over below instead.
 	ec.LogLevel = "info"
