@@ -149,20 +149,23 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 }
 
 // ready waits for the member to join its cluster's quorum and serve clients;
-// it stops the member when it cannot.
-func (m *member) ready(ctx context.Context, timeout time.Duration) error {
+// when it cannot, it calls before, then stops the member.
+func (m *member) ready(ctx context.Context, timeout time.Duration, before func()) error {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case <-m.etcd.Server.ReadyNotify():
 		return nil
 	case err := <-m.etcd.Err():
+		before()
 		m.close()
 		return fmt.Errorf("etcd member failed: %w", err)
 	case <-timer.C:
+		before()
 		m.abandon()
 		return fmt.Errorf("etcd member not ready within STARTUP_TIMEOUT (%s): are the other members of ETCD_INITIAL_CLUSTER running?", timeout)
 	case <-ctx.Done():
+		before()
 		m.abandon()
 		return ctx.Err()
 	}

@@ -39,7 +39,7 @@ func TestAloneReadsEtcdsMembership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.ready(context.Background(), cfg.StartupTimeout); err != nil {
+	if err := m.ready(context.Background(), cfg.StartupTimeout, func() {}); err != nil {
 		t.Fatal(err)
 	}
 	m.close()
@@ -59,7 +59,7 @@ func TestWALInSmallSegments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.ready(context.Background(), cfg.StartupTimeout); err != nil {
+	if err := m.ready(context.Background(), cfg.StartupTimeout, func() {}); err != nil {
 		t.Fatal(err)
 	}
 	defer m.close()
@@ -91,7 +91,7 @@ func TestStartMemberRestoresGCPercent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.close()
-	if err := m.ready(context.Background(), cfg.StartupTimeout); err != nil {
+	if err := m.ready(context.Background(), cfg.StartupTimeout, func() {}); err != nil {
 		t.Fatal(err)
 	}
 	if gc := debug.SetGCPercent(100); gc != 100 {

@@ -262,8 +262,10 @@ func (s *Store) keepIndex(ctx context.Context) {
 // the users and folding their names is most of the work: one goroutine per
 // core takes the key ranges in turn, and the ranges join the index in order.
 func (s *Store) fillIndex(ctx context.Context) (int64, error) {
+	var readers sync.WaitGroup
+	defer readers.Wait() // no read outlives the fill (see Store.stop)
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // on an error, the readers' next reads fail at once
+	defer cancel() // on an error, the readers stop
 	reads := s.userReads(true)
 	n, rev, err := s.countUsers(ctx, reads)
 	if err != nil {
@@ -286,9 +288,13 @@ func (s *Store) fillIndex(ctx context.Context) (int64, error) {
 	}
 	var next atomic.Int64
 	for range min(runtime.GOMAXPROCS(0), len(ranges)) {
-		go func() {
+		readers.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(parts); i = int(next.Add(1) - 1) {
 				p := &parts[i]
+				if p.err = ctx.Err(); p.err != nil {
+					close(p.done)
+					continue
+				}
 				p.err = s.readUsers(ctx, reads, ranges[i], &rev, func(kvs []*mvccpb.KeyValue) error {
 					for _, kv := range kvs {
 						if name, ok := userName(kv.Value); ok {
@@ -302,7 +308,7 @@ func (s *Store) fillIndex(ctx context.Context) (int64, error) {
 				close(p.done)
 				runtime.Gosched()
 			}
-		}()
+		})
 	}
 	fresh := newUserIndex()
 	fresh.slots = make([]slot, 0, n)

@@ -83,8 +83,10 @@ type Store struct {
 	index   *userIndex
 	// watching is closed once watcher is set: the index fills before that.
 	watching chan struct{}
-	stop     context.CancelFunc // ends the index's watch
-	log      *slog.Logger
+	// stop ends the index's fill and watch, and returns once they have
+	// ended: the fill's serializable reads must not reach a stopped member.
+	stop func()
+	log  *slog.Logger
 }
 
 // Open starts the embedded member, or connects to the external cluster, and
@@ -108,10 +110,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		if early {
 			s.startIndex()
 		}
-		if err := s.member.ready(ctx, cfg.StartupTimeout); err != nil {
+		stopIndex := func() {
 			if early {
 				s.stop()
 			}
+		}
+		if err := s.member.ready(ctx, cfg.StartupTimeout, stopIndex); err != nil {
 			s.cli.Close()
 			return nil, err
 		}
@@ -240,8 +244,12 @@ func (s *Store) skipped(keys []string) {
 // startIndex fills the search index and keeps it current, in the background.
 func (s *Store) startIndex() {
 	ctx, cancel := context.WithCancel(context.Background())
-	s.stop = cancel
-	go s.keepIndex(ctx)
+	done := make(chan struct{})
+	s.stop = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		s.keepIndex(ctx)
+	}()
 }
 
 // Ready reports whether a linearizable read succeeds within a second.
