@@ -73,7 +73,8 @@ func (x *userIndex) put(id string, doc []byte) {
 
 // userName is a stored user's folded nome; false for a value that is not a
 // JSON object with a string nome (another client's). Unmarshal checks that
-// the whole value is valid JSON; only null would decode into the struct.
+// the whole value is valid JSON; of the values that are not objects, only
+// null would decode into the struct without an error.
 func userName(doc []byte) (string, bool) {
 	if v := bytes.TrimLeft(doc, " \t\r\n"); len(v) == 0 || v[0] != '{' {
 		return "", false
