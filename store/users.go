@@ -292,8 +292,8 @@ func (s *Store) countUsers(ctx context.Context, reads userReads) (int64, int64, 
 // userRanges cuts /users/, holding about n users, into key ranges to page
 // through one by one. etcd counts every key left in a range on each limited
 // read, so paging through one big range costs O(n²); the user ids are UUIDs,
-// so the key space is cut into hex-prefix ranges of at most about per users
-// each (16 times fewer than n/16^k): O(n) in all.
+// so the key space is cut into 1, 16, 256 or 4096 hex-prefix ranges of fewer
+// than about per users each: O(n) in all.
 func userRanges(n, per int64) [][2]string {
 	depth := 0
 	for p := n / per; p >= 1 && depth < 3; p /= 16 {
