@@ -2,7 +2,11 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,8 +39,62 @@ func TestAloneReadsEtcdsMembership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := m.ready(context.Background(), cfg.StartupTimeout, func() {}); err != nil {
+		t.Fatal(err)
+	}
 	m.close()
 	if !alone(dir) {
 		t.Fatal("a member that was alone is not recognised as alone")
+	}
+}
+
+// TestWALInSmallSegments: a restart decodes the log's segment that holds the
+// last snapshot from its start, so the segments are small.
+func TestWALInSmallSegments(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Name: "solo", DataDir: dir, ListenClientURLs: freeURL(t), ListenPeerURLs: freeURL(t),
+		InitialClusterState: "new", InitialClusterToken: "t", QuotaBytes: 1 << 30,
+		AutoCompactionRetention: time.Hour, StartupTimeout: 30 * time.Second}
+	m, err := startMember(context.Background(), cfg, zap.NewNop(), new(atomic.Bool))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ready(context.Background(), cfg.StartupTimeout, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	cli := m.client()
+	value := strings.Repeat("x", 256<<10)
+	for i := range 12 { // 3 MB of log
+		if _, err := cli.Put(context.Background(), fmt.Sprintf("k%d", i), value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segments, err := filepath.Glob(filepath.Join(dir, "member", "wal", "*.wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segments) < 3 {
+		t.Fatalf("3 MB of log in %d segments, want at least 3", len(segments))
+	}
+}
+
+// TestStartMemberRestoresGCPercent: the collector runs less often only while
+// etcd opens its store.
+func TestStartMemberRestoresGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	cfg := Config{Name: "solo", DataDir: t.TempDir(), ListenClientURLs: freeURL(t), ListenPeerURLs: freeURL(t),
+		InitialClusterState: "new", InitialClusterToken: "t", QuotaBytes: 1 << 30,
+		AutoCompactionRetention: time.Hour, StartupTimeout: 30 * time.Second}
+	m, err := startMember(context.Background(), cfg, zap.NewNop(), new(atomic.Bool))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	if err := m.ready(context.Background(), cfg.StartupTimeout, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	if gc := debug.SetGCPercent(100); gc != 100 {
+		t.Fatalf("GC percent %d once the member started, want 100", gc)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -56,14 +58,8 @@ func newIDTree() *btree.BTree[ref] {
 // value that is not a user with a string nome (written by another client) is
 // left out of search.
 func (x *userIndex) put(id string, doc []byte) {
-	if !isObject(doc) {
-		x.remove(id)
-		return
-	}
-	var u struct {
-		Nome string `json:"nome"`
-	}
-	if err := json.Unmarshal(doc, &u); err != nil {
+	name, ok := userName(doc)
+	if !ok {
 		x.remove(id)
 		return
 	}
@@ -71,8 +67,25 @@ func (x *userIndex) put(id string, doc []byte) {
 		x.slots[old.n].live = false
 		x.dead++
 	}
-	x.add(id, []byte(fold(u.Nome)))
+	x.add(id, []byte(name))
 	x.compactIfSparse()
+}
+
+// userName is a stored user's folded nome; false for a value that is not a
+// JSON object with a string nome (another client's). Unmarshal checks that
+// the whole value is valid JSON; of the values that are not objects, only
+// null would decode into the struct without an error.
+func userName(doc []byte) (string, bool) {
+	if v := bytes.TrimLeft(doc, " \t\r\n"); len(v) == 0 || v[0] != '{' {
+		return "", false
+	}
+	var u struct {
+		Nome string `json:"nome"`
+	}
+	if json.Unmarshal(doc, &u) != nil {
+		return "", false
+	}
+	return fold(u.Nome), true
 }
 
 // add appends a live slot with its folded name and indexes the name's trigrams.
@@ -273,7 +286,11 @@ func (s *Store) keepIndex(ctx context.Context) {
 	for ctx.Err() == nil {
 		rev, err := s.fillIndex(ctx)
 		if err == nil {
-			s.followIndex(ctx, rev)
+			select {
+			case <-s.watching:
+				s.followIndex(ctx, rev)
+			case <-ctx.Done():
+			}
 		} else {
 			select {
 			case <-time.After(time.Second):
@@ -283,17 +300,72 @@ func (s *Store) keepIndex(ctx context.Context) {
 	}
 }
 
-// fillIndex lists every user at one revision into a fresh index.
+// fillIndex lists every user at one revision into a fresh index. Reading
+// the users and folding their names is most of the work: one goroutine per
+// core takes the key ranges in turn, and the ranges join the index in order.
 func (s *Store) fillIndex(ctx context.Context) (int64, error) {
-	fresh := newUserIndex()
-	rev, err := s.eachUser(ctx, func(kvs []*mvccpb.KeyValue) error {
-		for _, kv := range kvs {
-			fresh.put(string(kv.Key[len(usersPrefix):]), kv.Value)
-		}
-		return nil
-	})
+	var readers sync.WaitGroup
+	defer readers.Wait() // no read outlives the fill (see Store.stop)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // on an error, the readers stop
+	reads := s.userReads(true)
+	n, rev, err := s.countUsers(ctx, reads)
 	if err != nil {
 		return 0, err
+	}
+	type part struct {
+		ids   []string
+		names []byte // folded names, one after the other
+		ends  []int  // where each ends in names
+		err   error
+		done  chan struct{}
+	}
+	// Ranges of a thousand users or less, and a yield after each: a raft
+	// goroutine waiting for a core waits for that, not for a 10 ms time
+	// slice (the election of a restarted member runs meanwhile).
+	ranges := userRanges(n, 1000)
+	parts := make([]part, len(ranges))
+	for i := range parts {
+		parts[i].done = make(chan struct{})
+	}
+	var next atomic.Int64
+	for range min(runtime.GOMAXPROCS(0), len(ranges)) {
+		readers.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(parts); i = int(next.Add(1) - 1) {
+				p := &parts[i]
+				if p.err = ctx.Err(); p.err != nil {
+					close(p.done)
+					continue
+				}
+				p.err = s.readUsers(ctx, reads, ranges[i], &rev, func(kvs []*mvccpb.KeyValue) error {
+					for _, kv := range kvs {
+						if name, ok := userName(kv.Value); ok {
+							p.ids = append(p.ids, string(kv.Key[len(usersPrefix):]))
+							p.names = append(p.names, name...)
+							p.ends = append(p.ends, len(p.names))
+						}
+					}
+					return nil
+				})
+				close(p.done)
+				runtime.Gosched()
+			}
+		})
+	}
+	fresh := newUserIndex()
+	fresh.slots = make([]slot, 0, n)
+	for i := range parts {
+		p := &parts[i]
+		<-p.done
+		if p.err != nil {
+			return 0, p.err
+		}
+		start := 0
+		for j, id := range p.ids {
+			fresh.add(id, p.names[start:p.ends[j]])
+			start = p.ends[j]
+		}
+		*p = part{}
 	}
 	for g, l := range fresh.grams {
 		fresh.grams[g] = slices.Clip(append([]uint32(nil), l...)) // drop append's spare capacity

@@ -248,3 +248,49 @@ func TestABroadPageReadsEveryUserPastForeignKeys(t *testing.T) {
 		}
 	}
 }
+
+// spread is user i's id, spread over the hex prefixes like UUIDs.
+func spread(i int) string {
+	return fmt.Sprintf("%08x-0000-4000-8000-%012d", uint32(i)*2654435761, i)
+}
+
+// TestSearchRightAfterARestart: the index fills while the restarted member
+// elects itself, and the first search already sees every write made before.
+func TestSearchRightAfterARestart(t *testing.T) {
+	ctx := context.Background()
+	cfg := testenv.StoreConfig()
+	cfg.Ephemeral, cfg.DataDir = false, t.TempDir()
+	s := testenv.OpenStore(cfg)
+	// Enough users for the fill to read several key ranges at once.
+	const n = 17000
+	for i := 0; i < n; i += 100 {
+		ops := make([]clientv3.Op, 0, 100)
+		for j := i; j < i+100; j++ {
+			ops = append(ops, clientv3.OpPut(store.UserKey(spread(j)), string(user(spread(j), fmt.Sprintf("Reinício %05d", j)))))
+		}
+		if _, err := s.Client().Txn(ctx).Then(ops...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone := spread(7)
+	if err := s.DeleteUser(ctx, gone, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = testenv.OpenStore(cfg)
+	defer s.Close()
+	if got := found(t, s, "reinicio"); len(got) != n-1 {
+		t.Fatalf("first search after the restart: %d found, want %d", len(got), n-1)
+	}
+	if got := found(t, s, "reinicio 00007"); len(got) != 0 {
+		t.Fatalf("deleted user found after the restart: %v", got)
+	}
+	id := "depois-0000"
+	if _, err := s.CreateUser(ctx, id, user(id, "Reinício Depois")); err != nil {
+		t.Fatal(err)
+	}
+	if got := found(t, s, "reinicio depois"); len(got) != 1 {
+		t.Fatalf("user created after the restart: %v", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -24,6 +25,16 @@ var folders = sync.Pool{New: func() any {
 
 // fold makes "João" and "JOAO" compare equal: accents dropped, case folded.
 func fold(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return foldUnicode(s)
+		}
+	}
+	// ASCII has no accents, and folds to lower case: a third of an index fill.
+	return strings.ToLower(s)
+}
+
+func foldUnicode(s string) string {
 	t := folders.Get().(transform.Transformer)
 	defer folders.Put(t)
 	out, _, err := transform.String(t, s)

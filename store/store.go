@@ -81,8 +81,12 @@ type Store struct {
 	timeout time.Duration
 	member  *member // nil in external mode
 	index   *userIndex
-	stop    context.CancelFunc // ends the index's watch
-	log     *slog.Logger
+	// watching is closed once watcher is set: the index fills before that.
+	watching chan struct{}
+	// stop ends the index's fill and watch, and returns once they have
+	// ended: the fill's serializable reads must not reach a stopped member.
+	stop func()
+	log  *slog.Logger
 }
 
 // Open starts the embedded member, or connects to the external cluster, and
@@ -93,18 +97,36 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ETCD_LOG_LEVEL: %w", err)
 	}
-	s := &Store{timeout: cfg.RequestTimeout, index: newUserIndex(), log: log}
+	s := &Store{timeout: cfg.RequestTimeout, index: newUserIndex(), watching: make(chan struct{}), log: log}
 	if len(cfg.Endpoints) == 0 {
 		s.member, err = startMember(ctx, cfg, zl, quiet)
 		if err != nil {
 			return nil, err
 		}
 		s.cli = s.member.client()
+		// A restarted member's store is open: the index fills while it elects
+		// itself. A new member's is empty until it has joined its cluster.
+		early := !s.member.fresh
+		if early {
+			s.startIndex()
+		}
+		stopIndex := func() {
+			if early {
+				s.stop()
+			}
+		}
+		if err := s.member.ready(ctx, cfg.StartupTimeout, stopIndex); err != nil {
+			s.cli.Close()
+			return nil, err
+		}
 		if s.watcher, err = s.member.watchClient(zl); err != nil {
 			s.Close()
 			return nil, err
 		}
-		s.startIndex()
+		close(s.watching)
+		if !early {
+			s.startIndex()
+		}
 		return s, nil
 	}
 
@@ -132,6 +154,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("etcd cluster %s does not answer: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	s.watcher = s.cli
+	close(s.watching)
 	s.startIndex()
 	return s, nil
 }
@@ -221,8 +244,12 @@ func (s *Store) skipped(keys []string) {
 // startIndex fills the search index and keeps it current, in the background.
 func (s *Store) startIndex() {
 	ctx, cancel := context.WithCancel(context.Background())
-	s.stop = cancel
-	go s.keepIndex(ctx)
+	done := make(chan struct{})
+	s.stop = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		s.keepIndex(ctx)
+	}()
 }
 
 // Ready reports whether a linearizable read succeeds within a second.

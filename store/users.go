@@ -232,30 +232,75 @@ func (s *Store) EachUserPage(ctx context.Context, fn func(docs [][]byte) error) 
 }
 
 // eachUser reads /users/ at one revision, which it returns, a page at a time.
-// etcd counts every key left in a range on each limited read, so paging
-// through one big range costs O(n²); the user ids are UUIDs, so the key space
-// is cut into hex-prefix ranges of about a thousand users each, and each range
-// is paged on its own: O(n) in all. The number of users comes from the search
-// index once it is filled, or else from one count.
+// The number of users, to cut the ranges, comes from the search index once
+// it is filled, or else from one count.
 func (s *Store) eachUser(ctx context.Context, fn func(kvs []*mvccpb.KeyValue) error) (int64, error) {
+	reads := s.userReads(false)
 	s.index.mu.RLock()
 	n, filled := int64(s.index.ids.Len()), s.index.rev > 0
 	s.index.mu.RUnlock()
 	var rev int64
 	if !filled {
-		gctx, cancel := s.op(ctx)
-		resp, err := s.cli.Get(gctx, usersPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
-		cancel()
-		if err != nil {
-			return 0, wrap(err)
+		var err error
+		if n, rev, err = s.countUsers(ctx, reads); err != nil {
+			return 0, err
 		}
-		n, rev = resp.Count, resp.Header.Revision
 	}
+	for _, r := range userRanges(n, 16000) {
+		if err := s.readUsers(ctx, reads, r, &rev, fn); err != nil {
+			return 0, err
+		}
+	}
+	return rev, nil
+}
+
+// userReads are how eachUser and the index's fill read etcd: a listing
+// streams pages of 1000 users. The fill reads serializably, which needs no
+// leader (the index fills while its member still elects itself), and a
+// whole range at once: etcd counts what is left of a range on every limited
+// read, three times the range's keys in pages of 1000.
+type userReads struct {
+	op   func(context.Context) (context.Context, context.CancelFunc)
+	opts []clientv3.OpOption
+	page int64
+}
+
+func (s *Store) userReads(fill bool) userReads {
+	if !fill {
+		return userReads{op: s.op, page: 1000}
+	}
+	return userReads{
+		op: func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, s.timeout)
+		},
+		opts: []clientv3.OpOption{clientv3.WithSerializable()},
+		page: 1 << 15,
+	}
+}
+
+// countUsers returns the number of users and the revision it was counted at.
+func (s *Store) countUsers(ctx context.Context, reads userReads) (int64, int64, error) {
+	gctx, cancel := reads.op(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(gctx, usersPrefix, append(reads.opts, clientv3.WithPrefix(), clientv3.WithCountOnly())...)
+	if err != nil {
+		return 0, 0, wrap(err)
+	}
+	return resp.Count, resp.Header.Revision, nil
+}
+
+// userRanges cuts /users/, holding about n users, into key ranges to page
+// through one by one. etcd counts every key left in a range on each limited
+// read, so paging through one big range costs O(n²); the user ids are UUIDs,
+// so the key space is cut into 1, 16, 256 or 4096 hex-prefix ranges of fewer
+// than about per users each: O(n) in all.
+func userRanges(n, per int64) [][2]string {
 	depth := 0
-	for p := n / 1000; p >= 16 && depth < 3; p /= 16 {
+	for p := n / per; p >= 1 && depth < 3; p /= 16 {
 		depth++
 	}
 	parts := 1 << (4 * depth)
+	ranges := make([][2]string, parts)
 	for i := range parts {
 		start, end := usersPrefix, clientv3.GetPrefixRangeEnd(usersPrefix)
 		if i > 0 {
@@ -264,26 +309,33 @@ func (s *Store) eachUser(ctx context.Context, fn func(kvs []*mvccpb.KeyValue) er
 		if i+1 < parts {
 			end = usersPrefix + fmt.Sprintf("%0*x", depth, i+1)
 		}
-		for {
-			gctx, cancel := s.op(ctx)
-			resp, err := s.cli.Get(gctx, start, clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(1000))
-			cancel()
-			if err != nil {
-				return 0, wrap(err)
-			}
-			if rev == 0 {
-				rev = resp.Header.Revision // every later read is at this one revision
-			}
-			if len(resp.Kvs) > 0 {
-				if err := fn(resp.Kvs); err != nil {
-					return 0, err
-				}
-			}
-			if !resp.More {
-				break
-			}
-			start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
-		}
+		ranges[i] = [2]string{start, end}
 	}
-	return rev, nil
+	return ranges
+}
+
+// readUsers pages through one key range at revision *rev; 0 is set to the
+// first read's revision, for every later read.
+func (s *Store) readUsers(ctx context.Context, reads userReads, r [2]string, rev *int64, fn func(kvs []*mvccpb.KeyValue) error) error {
+	start, end := r[0], r[1]
+	for {
+		gctx, cancel := reads.op(ctx)
+		resp, err := s.cli.Get(gctx, start, append(reads.opts, clientv3.WithRange(end), clientv3.WithRev(*rev), clientv3.WithLimit(reads.page))...)
+		cancel()
+		if err != nil {
+			return wrap(err)
+		}
+		if *rev == 0 {
+			*rev = resp.Header.Revision
+		}
+		if len(resp.Kvs) > 0 {
+			if err := fn(resp.Kvs); err != nil {
+				return err
+			}
+		}
+		if !resp.More {
+			return nil
+		}
+		start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
 }
