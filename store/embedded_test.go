@@ -98,3 +98,18 @@ func TestStartMemberRestoresGCPercent(t *testing.T) {
 		t.Fatalf("GC percent %d once the member started, want 100", gc)
 	}
 }
+
+// Members starting at once share the raised GOGC; the last one restores it.
+func TestLazyGCRestoresAfterOverlappingStarts(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	a := lazyGC()
+	b := lazyGC()
+	if gc := debug.SetGCPercent(200); gc != 200 {
+		t.Fatalf("GC percent %d while members start, want 200", gc)
+	}
+	a()
+	b()
+	if gc := debug.SetGCPercent(100); gc != 100 {
+		t.Fatalf("GC percent %d after overlapping starts, want 100", gc)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -255,10 +256,13 @@ func (s *Store) eachUser(ctx context.Context, fn func(kvs []*mvccpb.KeyValue) er
 }
 
 // userReads are how eachUser and the index's fill read etcd: a listing
-// streams pages of 1000 users. The fill reads serializably, which needs no
-// leader (the index fills while its member still elects itself), and a
-// whole range at once: etcd counts what is left of a range on every limited
-// read, three times the range's keys in pages of 1000.
+// streams pages of 1000 users; the fill reads a whole range at once (etcd
+// counts what is left of a range on every limited read, three times the
+// range's keys in pages of 1000). An embedded member's fill reads
+// serializably, which needs no leader: the index fills while its member still
+// elects itself. On an external cluster it reads linearizably: the client
+// spreads reads over the members, and one that has not yet applied the
+// fill's revision would refuse a serializable read at it.
 type userReads struct {
 	op   func(context.Context) (context.Context, context.CancelFunc)
 	opts []clientv3.OpOption
@@ -266,8 +270,11 @@ type userReads struct {
 }
 
 func (s *Store) userReads(fill bool) userReads {
-	if !fill {
+	switch {
+	case !fill:
 		return userReads{op: s.op, page: 1000}
+	case s.member == nil:
+		return userReads{op: s.op, page: 1 << 15}
 	}
 	return userReads{
 		op: func(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -282,7 +289,7 @@ func (s *Store) userReads(fill bool) userReads {
 func (s *Store) countUsers(ctx context.Context, reads userReads) (int64, int64, error) {
 	gctx, cancel := reads.op(ctx)
 	defer cancel()
-	resp, err := s.cli.Get(gctx, usersPrefix, append(reads.opts, clientv3.WithPrefix(), clientv3.WithCountOnly())...)
+	resp, err := s.cli.Get(gctx, usersPrefix, slices.Concat(reads.opts, []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCountOnly()})...)
 	if err != nil {
 		return 0, 0, wrap(err)
 	}
@@ -320,7 +327,7 @@ func (s *Store) readUsers(ctx context.Context, reads userReads, r [2]string, rev
 	start, end := r[0], r[1]
 	for {
 		gctx, cancel := reads.op(ctx)
-		resp, err := s.cli.Get(gctx, start, append(reads.opts, clientv3.WithRange(end), clientv3.WithRev(*rev), clientv3.WithLimit(reads.page))...)
+		resp, err := s.cli.Get(gctx, start, slices.Concat(reads.opts, []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithRev(*rev), clientv3.WithLimit(reads.page)})...)
 		cancel()
 		if err != nil {
 			return wrap(err)
