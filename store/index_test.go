@@ -294,3 +294,20 @@ func TestSearchRightAfterARestart(t *testing.T) {
 		t.Fatalf("user created after the restart: %v", got)
 	}
 }
+
+// A search right after a write that adds to its answer: the index may not
+// have it yet when the search begins, and the users read for its older
+// answer must not be taken for the new one.
+func TestSearchRightAfterAWriteThatAddsToItsAnswer(t *testing.T) {
+	ctx := context.Background()
+	run := time.Now().UnixNano() % 1e9 // a fresh answer each time the test runs
+	for i := range 30 {
+		id := fmt.Sprintf("cresce-%d-%02d", run, i)
+		if _, err := st.CreateUser(ctx, id, user(id, fmt.Sprintf("Resposta Que Cresce %d %02d", run, i))); err != nil {
+			t.Fatal(err)
+		}
+		if got := found(t, st, fmt.Sprintf("resposta que cresce %d", run)); len(got) != i+1 {
+			t.Fatalf("after %d users: %d found", i+1, len(got))
+		}
+	}
+}
