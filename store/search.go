@@ -115,9 +115,8 @@ func (s *Store) EachFoundUserPage(ctx context.Context, q string, fn func(docs []
 // the search began (read-your-writes). Most often it already does: then one
 // linearizable read shows it (its revision is the index's) and, when withDocs
 // and the hits are few, is the read of their users, returned in docs.
-// Otherwise found waits for the index and searches it again; unless that
-// finds the same users at that very revision, docs is nil and the users are
-// still to be read, at h.rev.
+// Otherwise found waits for the index and searches it again; docs is nil and
+// the users are still to be read, at h.rev.
 func (s *Store) found(ctx context.Context, q, after string, limit int, withDocs bool) (h hits, docs [][]byte, err error) {
 	h = s.index.search(fold(q), after, limit)
 	// Any read's header has the newest revision: with users to read, theirs.
@@ -130,28 +129,22 @@ func (s *Store) found(ctx context.Context, q, after string, limit int, withDocs 
 	if err != nil {
 		return hits{}, nil, err
 	}
-	if rev != h.rev {
-		if err := s.waitIndex(ctx, rev); err != nil {
-			return hits{}, nil, err
+	if rev == h.rev {
+		if !withDocs {
+			return h, nil, nil
 		}
-		again := s.index.search(fold(q), after, limit)
-		// The users were read at rev: still the answer if the index, now at
-		// rev exactly (nothing was written since), finds the same ones.
-		if again.rev != rev || again.dense != h.dense || !slices.Equal(again.ids, h.ids) {
-			return again, nil, nil
+		docs, rest := collect(h.ids, h.dense, resps)
+		if len(rest) == 0 {
+			return h, docs, nil
 		}
-		h = again
+		// A range cut short by keys the index leaves out: read the rest as fetchUsers does.
+		more, _, err := s.usersAt(ctx, rest, h.rev, false)
+		return h, append(docs, more...), err
 	}
-	if !withDocs {
-		return h, nil, nil
+	if err := s.waitIndex(ctx, rev); err != nil {
+		return hits{}, nil, err
 	}
-	docs, rest := collect(h.ids, h.dense, resps)
-	if len(rest) == 0 {
-		return h, docs, nil
-	}
-	// A range cut short by keys the index leaves out: read the rest as fetchUsers does.
-	more, _, err := s.usersAt(ctx, rest, rev, false)
-	return h, append(docs, more...), err
+	return s.index.search(fold(q), after, limit), nil, nil
 }
 
 // read runs ops, reads, and returns their answers and the revision they saw:
