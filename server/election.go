@@ -19,7 +19,7 @@ type candidacyRequest struct {
 
 type proclaimRequest struct {
 	Token int64           `json:"token" binding:"required,min=1"`
-	Valor json.RawMessage `json:"valor"`
+	Valor json.RawMessage `json:"valor" binding:"required"` // any JSON, null too: only absence is refused
 }
 
 var electionProblems = map[string]string{
@@ -79,23 +79,8 @@ func (s *server) listElections(c *gin.Context) {
 
 // proclaim lets the leader announce a new valor; observers see it on /eventos.
 func (s *server) proclaim(c *gin.Context) {
-	body, err := readObject(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
 	var r proclaimRequest
-	err = bind(body, &r, electionProblems)
-	if _, ok := body["valor"]; !ok {
-		campos := map[string]string{"valor": electionProblems["valor"]}
-		var ae *apiError
-		if errors.As(err, &ae) {
-			ae.campos["valor"] = campos["valor"]
-			campos = ae.campos
-		}
-		err = &apiError{status: http.StatusBadRequest, msg: "Dados inválidos", campos: campos}
-	}
-	if err != nil {
+	if err := readInto(c, &r, electionProblems, false); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -36,6 +36,7 @@ func TestElectionCampaignProclaimRenewAndResign(t *testing.T) {
 	}
 	// Only the leader's token proclaims, renews or resigns.
 	expect(t, call(t, api, "PUT", "/eleicao/diretoria", `{"token":1,"valor":"x"}`), 409)
+	expect(t, call(t, api, "PUT", "/eleicao/diretoria", `{"token":1,"valor":null}`), 409) // null is a valor: past validation
 	expect(t, call(t, api, "POST", "/eleicao/diretoria/renovar", `{"token":1}`), 409)
 	expect(t, call(t, api, "DELETE", "/eleicao/diretoria?token=1", ""), 409)
 	expect(t, call(t, api, "PUT", "/eleicao/diretoria", `{"token":`+token(ana)+`,"valor":{"endereco":"10.0.0.2:5432"}}`), 200)
