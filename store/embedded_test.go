@@ -25,13 +25,9 @@ func freeURL(t *testing.T) URLs {
 	return u
 }
 
-// TestAloneReadsEtcdsMembership: a member restarted alone in its cluster is
-// recognised from its data directory, so it elects itself with short ticks.
-func TestAloneReadsEtcdsMembership(t *testing.T) {
-	dir := t.TempDir()
-	if alone(dir) {
-		t.Fatal("an empty data dir counts as a lone member")
-	}
+// startSolo starts a member alone in its cluster, in dir, and waits until it is ready.
+func startSolo(t *testing.T, dir string) *member {
+	t.Helper()
 	cfg := Config{Name: "solo", DataDir: dir, ListenClientURLs: freeURL(t), ListenPeerURLs: freeURL(t),
 		InitialClusterState: "new", InitialClusterToken: "t", QuotaBytes: 1 << 30,
 		AutoCompactionRetention: time.Hour, StartupTimeout: 30 * time.Second}
@@ -42,6 +38,17 @@ func TestAloneReadsEtcdsMembership(t *testing.T) {
 	if err := m.ready(context.Background(), cfg.StartupTimeout, func() {}); err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// TestAloneReadsEtcdsMembership: a member restarted alone in its cluster is
+// recognised from its data directory, so it elects itself with short ticks.
+func TestAloneReadsEtcdsMembership(t *testing.T) {
+	dir := t.TempDir()
+	if alone(dir) {
+		t.Fatal("an empty data dir counts as a lone member")
+	}
+	m := startSolo(t, dir)
 	m.close()
 	if !alone(dir) {
 		t.Fatal("a member that was alone is not recognised as alone")
@@ -52,16 +59,7 @@ func TestAloneReadsEtcdsMembership(t *testing.T) {
 // last snapshot from its start, so the segments are small.
 func TestWALInSmallSegments(t *testing.T) {
 	dir := t.TempDir()
-	cfg := Config{Name: "solo", DataDir: dir, ListenClientURLs: freeURL(t), ListenPeerURLs: freeURL(t),
-		InitialClusterState: "new", InitialClusterToken: "t", QuotaBytes: 1 << 30,
-		AutoCompactionRetention: time.Hour, StartupTimeout: 30 * time.Second}
-	m, err := startMember(context.Background(), cfg, zap.NewNop(), new(atomic.Bool))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.ready(context.Background(), cfg.StartupTimeout, func() {}); err != nil {
-		t.Fatal(err)
-	}
+	m := startSolo(t, dir)
 	defer m.close()
 	cli := m.client()
 	value := strings.Repeat("x", 256<<10)
@@ -83,17 +81,7 @@ func TestWALInSmallSegments(t *testing.T) {
 // etcd opens its store.
 func TestStartMemberRestoresGCPercent(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	cfg := Config{Name: "solo", DataDir: t.TempDir(), ListenClientURLs: freeURL(t), ListenPeerURLs: freeURL(t),
-		InitialClusterState: "new", InitialClusterToken: "t", QuotaBytes: 1 << 30,
-		AutoCompactionRetention: time.Hour, StartupTimeout: 30 * time.Second}
-	m, err := startMember(context.Background(), cfg, zap.NewNop(), new(atomic.Bool))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.close()
-	if err := m.ready(context.Background(), cfg.StartupTimeout, func() {}); err != nil {
-		t.Fatal(err)
-	}
+	defer startSolo(t, t.TempDir()).close()
 	if gc := debug.SetGCPercent(100); gc != 100 {
 		t.Fatalf("GC percent %d once the member started, want 100", gc)
 	}
