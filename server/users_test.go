@@ -307,15 +307,18 @@ func TestListCursorOlderThanCompactionIsGone(t *testing.T) {
 	for range 3 {
 		createUser(t, `{"nome":"Compactado"}`)
 	}
-	w := call(t, api, "GET", "/usuarios?limite=1", "")
-	link := w.Header().Get("Link")
-	next := strings.TrimPrefix(strings.Split(link, ">")[0], "<")
+	nextOf := func(first string) string {
+		link := call(t, api, "GET", first, "").Header().Get("Link")
+		return strings.TrimPrefix(strings.Split(link, ">")[0], "<")
+	}
+	next, nextFound := nextOf("/usuarios?limite=1"), nextOf("/usuarios/buscar?nome=compactado&limite=1")
 	id, _ := createUser(t, `{"nome":"Compacta"}`)
 	resp, _ := st.Client().Get(context.Background(), "/users/"+id)
 	if _, err := st.Client().Compact(context.Background(), resp.Header.Revision); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, call(t, api, "GET", next, ""), http.StatusGone)
+	expect(t, call(t, api, "GET", nextFound, ""), http.StatusGone)
 }
 
 func TestSearchPagesLikeTheListing(t *testing.T) {
