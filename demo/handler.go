@@ -77,7 +77,7 @@ func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 			continue
 		case err != nil:
 			return nil, err
-		case resp.StatusCode == http.StatusServiceUnavailable && !last && idempotent(req.Method):
+		case resp.StatusCode == http.StatusServiceUnavailable && !last && reads(req.Method):
 			resp.Body.Close()
 			continue
 		}
@@ -213,11 +213,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// idempotent methods can be sent again whatever became of the first attempt.
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
+// reads tells whether a request only reads, so a 503 can be tried on the next
+// member: a write that timed out may still have been committed, and even a PUT
+// or DELETE repeated then answers wrongly (412 for an If-Match that took, 404
+// for a delete that did).
+func reads(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
 }
