@@ -192,6 +192,19 @@ func TestDemoRejectsAnEvenNumberOfMembers(t *testing.T) {
 	}
 }
 
+// Demo members are local and plain HTTP: TLS or an external cluster is refused, not ignored.
+func TestDemoRefusesTLSAndAnExternalCluster(t *testing.T) {
+	for _, args := range [][]string{
+		{"--tls-cert-file", "c.pem", "--tls-key-file", "k.pem"},
+		{"--endpoints", "http://127.0.0.1:1"},
+	} {
+		p := start(t, nil, append([]string{"demo", "--membros", "1"}, args...)...)
+		if code := p.exit(t, 10*time.Second); code != 2 || !strings.Contains(p.out.String(), "plain HTTP") {
+			t.Fatalf("demo %v: exit %d:\n%s", args, code, p.out)
+		}
+	}
+}
+
 // alive tells whether a process exists and is not a zombie.
 func alive(pid int) bool {
 	if syscall.Kill(pid, 0) != nil {

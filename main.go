@@ -96,6 +96,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cmd == "demo" && (cfg.Server.TLSCertFile != "" || len(cfg.Store.Endpoints) > 0) {
+		// Its members are local and serve plain HTTP: say so rather than ignore the setting.
+		return usageError{errors.New("demo runs its own members over plain HTTP on loopback: TLS_CERT_FILE and ETCD_ENDPOINTS do not apply")}
+	}
 	switch cmd {
 	case "restore":
 		if err := store.Restore(rest[0], cfg.Store, zap.NewNop()); err != nil {
