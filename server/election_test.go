@@ -24,7 +24,7 @@ func TestElectionCampaignProclaimRenewAndResign(t *testing.T) {
 	// Someone else leads: 409 with the leader and the place, and the candidacy is withdrawn.
 	w = call(t, api, "POST", "/eleicao/diretoria/candidatar", `{"candidato":"bia"}`)
 	expect(t, w, 409)
-	if got := decode[obj](t, w); got["erro"] != "Outro candidato lidera" || got["lider"] != "ana" || num(got, "posicao") != 2 {
+	if got := decode[obj](t, w); got["erro"] != "Outro candidato lidera" || got["lider"] != "ana" || num(got, "posicao") != 1 {
 		t.Fatalf("second candidate: %v", got)
 	}
 	if n := candidates(t, "diretoria"); n != 1 {

@@ -24,7 +24,7 @@ type Candidate struct {
 	Value    json.RawMessage `json:"valor"`
 	Token    int64           `json:"token"`
 	TTL      int64           `json:"ttl"`
-	Position int64           `json:"-"` // where a candidate that gave up stood (1: leading)
+	Position int64           `json:"-"` // where a candidate that gave up stood in line behind the leader (1: next), as a lock waiter's
 }
 
 // Election is an election's leader and everyone in line.
@@ -131,7 +131,7 @@ func (s *Store) Campaign(ctx context.Context, election, name string, value json.
 		leader.Name, leader.Value = candidateOf(kvs[0])
 		leader.Token = kvs[0].CreateRevision
 	}
-	leader.Position = int64(len(now.Responses[1].GetResponseRange().Kvs)) + 1
+	leader.Position = int64(len(now.Responses[1].GetResponseRange().Kvs)) // the leader is among those ahead
 	return leader, ErrOtherLeader
 }
 
