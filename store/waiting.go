@@ -78,29 +78,28 @@ func (s *Store) awaitDelete(ctx context.Context, key string, rev int64) error {
 // awaitTurn waits until no key under prefix was created before rev, the
 // waiter's own create revision. Each waiter watches only the key just ahead of
 // it (concurrency's waitDeletes), so a release wakes one waiter, not all.
-// ahead and from, when known, spare the first read.
+// ahead is the key that was just ahead when the waiter joined, at revision
+// from-1: empty when none was, and then there is nothing to wait for.
 func (s *Store) awaitTurn(ctx context.Context, prefix string, rev int64, ahead string, from int64) error {
-	for {
-		if ahead == "" {
-			gctx, cancel := s.op(ctx)
-			resp, err := s.cli.Get(gctx, prefix, append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(rev-1), clientv3.WithKeysOnly())...)
-			cancel()
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return wrap(err)
-			}
-			if len(resp.Kvs) == 0 {
-				return nil
-			}
-			ahead, from = string(resp.Kvs[0].Key), resp.Header.Revision+1
-		}
+	for ahead != "" {
 		if err := s.awaitDelete(ctx, ahead, from); err != nil {
 			return err
 		}
+		gctx, cancel := s.op(ctx)
+		resp, err := s.cli.Get(gctx, prefix, append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(rev-1), clientv3.WithKeysOnly())...)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return wrap(err)
+		}
 		ahead = ""
+		if len(resp.Kvs) > 0 {
+			ahead, from = string(resp.Kvs[0].Key), resp.Header.Revision+1
+		}
 	}
+	return nil
 }
 
 // opAhead reads the keys under prefix created before rev: those ahead in line.
