@@ -254,8 +254,9 @@ func spread(i int) string {
 	return fmt.Sprintf("%08x-0000-4000-8000-%012d", uint32(i)*2654435761, i)
 }
 
-// TestSearchRightAfterARestart: the index fills while the restarted member
-// elects itself, and the first search already sees every write made before.
+// TestSearchRightAfterARestart: the first search after a restart sees every
+// write made before it, the index filled from several key ranges read at once
+// (that it fills before the member is ready: restart_test.go).
 func TestSearchRightAfterARestart(t *testing.T) {
 	ctx := context.Background()
 	cfg := testenv.StoreConfig()
