@@ -222,3 +222,25 @@ func testManyStreams(t *testing.T, h http.Handler) {
 	}
 	wg.Wait()
 }
+
+// Observing an election or a semaphore is watching its prefix (SPEC §4):
+// /eventos takes /election/ and /semaphores/.
+func TestEventsShowElectionsAndSemaphores(t *testing.T) {
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	elections := openStream(t, srv.Client(), srv.URL+"/eventos?prefixo=/election/observada/")
+	semaphores := openStream(t, srv.Client(), srv.URL+"/eventos?prefixo=/semaphores/observado/")
+	w := call(t, api, "POST", "/eleicao/observada/candidatar", `{"candidato":"ana","valor":"10.0.0.1"}`)
+	expect(t, w, 200)
+	call(t, api, "PUT", "/eleicao/observada", `{"token":`+fmt.Sprint(num(decode[obj](t, w), "token"))+`,"valor":"10.0.0.9"}`)
+	expect(t, call(t, api, "POST", "/semaforo/observado", `{"holder":"h","limite":2}`), 200)
+	for i, want := range []string{"10.0.0.1", "10.0.0.9"} {
+		ev := elections.take(t, 1)[0]
+		if ev.Event != "put" || !strings.HasPrefix(fmt.Sprint(ev.Data["chave"]), "/election/observada/") || !strings.Contains(fmt.Sprint(ev.Data["valor"]), want) {
+			t.Fatalf("election event %d: %+v, want a put with %s", i, ev, want)
+		}
+	}
+	if ev := semaphores.take(t, 1)[0]; ev.Event != "put" || !strings.HasPrefix(fmt.Sprint(ev.Data["chave"]), "/semaphores/observado/") {
+		t.Fatalf("semaphore event: %+v", ev)
+	}
+}
