@@ -3,8 +3,6 @@ package server
 import (
 	"errors"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -37,15 +35,7 @@ func (s *server) acquireLock(c *gin.Context) {
 	if r.Holder == "" {
 		r.Holder = "unknown" // as in the original
 	}
-	ttl := int64(s.cfg.LockTTL.Seconds())
-	if r.TTL != nil {
-		ttl = *r.TTL
-	}
-	var wait time.Duration
-	if r.Aguardar != nil {
-		wait = time.Duration(*r.Aguardar * float64(time.Second))
-	}
-	l, err := s.store.AcquireLock(c.Request.Context(), c.Param("recurso"), r.Holder, ttl, wait)
+	l, err := s.store.AcquireLock(c.Request.Context(), c.Param("recurso"), r.Holder, ttlOr(r.TTL, s.cfg.LockTTL), seconds(r.Aguardar))
 	if errors.Is(err, store.ErrLockHeld) {
 		body := gin.H{"erro": "Recurso já bloqueado", "holder": l.Holder}
 		if l.Position > 0 {
@@ -64,7 +54,7 @@ func (s *server) acquireLock(c *gin.Context) {
 		"holder":    l.Holder,
 		"token":     l.Token,
 		"ttl":       l.TTL,
-		"expira_em": time.Now().UTC().Add(time.Duration(l.TTL) * time.Second).Format(time.RFC3339Nano),
+		"expira_em": expiresAt(l.TTL),
 	})
 }
 
@@ -72,10 +62,10 @@ func (s *server) acquireLock(c *gin.Context) {
 // without one by force, as the original did.
 func (s *server) releaseLock(c *gin.Context) {
 	var token int64
-	if q := c.Query("token"); q != "" {
-		t, err := strconv.ParseInt(q, 10, 64)
-		if err != nil || t < 1 {
-			s.fail(c, &apiError{status: http.StatusBadRequest, msg: "Dados inválidos", campos: map[string]string{"token": lockProblems["token"]}})
+	if c.Query("token") != "" {
+		t, err := queryToken(c, lockProblems["token"])
+		if err != nil {
+			s.fail(c, err)
 			return
 		}
 		token = t

@@ -73,9 +73,6 @@ func validIdentifier(s string) bool {
 // validParams refuses path identifiers that could reach a key outside their prefix.
 func (s *server) validParams(c *gin.Context) {
 	for _, p := range c.Params {
-		if p.Key == "filepath" {
-			continue // the dashboard's static files, not an etcd key
-		}
 		if !validIdentifier(p.Value) {
 			s.fail(c, &apiError{status: http.StatusBadRequest, msg: "Identificador inválido em " + p.Key,
 				campos: map[string]string{p.Key: "use de 1 a 128 caracteres entre A-Z a-z 0-9 . _ - (nem . nem ..)"}})
