@@ -94,11 +94,10 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 	call("POST", "/lock/relatorio", `{"holder":"worker-b","aguardar":10}`) // waits for worker-a's lease to expire
 	waitFor("tour: lock with a larger token", done("lock"), 2*time.Second)
 	waitFor("tour: service expired", done("ttl"), 8*time.Second)
-	if code, _ := request[obj](t, "POST", api+"/eleicao/agendador/candidatar", `{"candidato":"worker-a","ttl":10}`); code == 200 {
-		waitFor("tour: leader elected", done("election"), 2*time.Second)
-	} else {
-		t.Logf("no /eleicao on this build (%d): the election step is not checked", code)
+	if code, got := request[obj](t, "POST", api+"/eleicao/agendador/candidatar", `{"candidato":"worker-a","ttl":10}`); code != 200 {
+		t.Fatalf("campaign: %d %v", code, got)
 	}
+	waitFor("tour: leader elected", done("election"), 2*time.Second)
 
 	// Writes go on, once every 100 ms, while the leader is stopped from the page.
 	var (
@@ -134,10 +133,8 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 	shot("dashboard.png", "")
 	close(stop)
 	writer.Wait()
+	// The failover step ticked only on a write after the stop; the counts are for the log.
 	t.Logf("writes while the leader was stopped: %v (status: count); new leader shown %s after the click", codes, newLeader.Round(time.Millisecond))
-	if codes[200] == 0 {
-		t.Fatalf("no write succeeded after the leader stopped: %v", codes)
-	}
 
 	// Started again from the page, it catches up: its revision reaches the others'.
 	call("PUT", "/config/perdida", `{"valor":"escrita enquanto estava parado"}`)
