@@ -12,7 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"etcdapi/internal/testenv"
+	"etcdapi/internal/testenv/browser"
 )
 
 // TestDemoDashboardInARealBrowser drives `etcdapi demo` from Debian's Chromium as a
@@ -28,13 +28,13 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 		t.Fatalf("write: %d", code)
 	}
 
-	ctx := testenv.Browser(t, api+"/ui/", 1280, 900)
+	ctx := browser.Open(t, api+"/ui/", 1280, 900)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor := func(what, js string, within time.Duration) time.Duration {
 		t.Helper()
-		return testenv.WaitFor(t, ctx, what, js, within)
+		return browser.WaitFor(t, ctx, what, js, within)
 	}
 	eval := func(js string) string {
 		t.Helper()

@@ -10,7 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"etcdapi/internal/testenv"
+	"etcdapi/internal/testenv/browser"
 )
 
 // TestDashboardInARealBrowser drives Debian's Chromium through the dashboard.
@@ -20,10 +20,10 @@ func TestDashboardInARealBrowser(t *testing.T) {
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 
-	ctx := testenv.Browser(t, srv.URL+"/ui/", 1280, 720)
+	ctx := browser.Open(t, srv.URL+"/ui/", 1280, 720)
 	waitFor := func(what, js string, within time.Duration) {
 		t.Helper()
-		testenv.WaitFor(t, ctx, what, js, within)
+		browser.WaitFor(t, ctx, what, js, within)
 	}
 	shot := func(name string) {
 		t.Helper()

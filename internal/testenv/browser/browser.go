@@ -1,4 +1,6 @@
-package testenv
+// Package browser drives Debian's Chromium for the dashboard's tests. Apart
+// from testenv so that test binaries without a browser do not build chromedp.
+package browser
 
 import (
 	"context"
@@ -7,16 +9,18 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"etcdapi/internal/testenv"
 )
 
-// Browser opens url in Debian's Chromium, headless, with a window of width x
+// Open opens url in Debian's Chromium, headless, with a window of width x
 // height; the browser stops with the test. Without chromium it fails under
 // CI=true and skips elsewhere.
-func Browser(t testing.TB, url string, width, height int) context.Context {
+func Open(t testing.TB, url string, width, height int) context.Context {
 	t.Helper()
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
-		Require(t, "chromium", "apt-get install chromium")
+		testenv.Require(t, "chromium", "apt-get install chromium")
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
