@@ -131,7 +131,11 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 	ec.ClusterState = cfg.InitialClusterState
 	ec.InitialClusterToken = cfg.InitialClusterToken
 	ec.QuotaBackendBytes = cfg.QuotaBytes
-	ec.TickMs, ec.ElectionMs = cfg.HeartbeatMs, cfg.ElectionMs
+	// etcd's raft timing (100/1000 ms), unless the settings say otherwise
+	ownTiming := (cfg.HeartbeatMs != 0 && cfg.HeartbeatMs != ec.TickMs) || (cfg.ElectionMs != 0 && cfg.ElectionMs != ec.ElectionMs)
+	if ownTiming {
+		ec.TickMs, ec.ElectionMs = cfg.HeartbeatMs, cfg.ElectionMs
+	}
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = cfg.AutoCompactionRetention.String()
 	// A restart decodes every log segment kept (see init): 2 are plenty,
@@ -155,8 +159,10 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 	if (fresh && cfg.Join == "" && !strings.Contains(ec.InitialCluster, ",")) || (!fresh && alone(m.dir)) {
 		// A lone member elects itself after a random 1 to 11 ticks: short
 		// ticks make it ready in tens of milliseconds instead of up to a second.
-		// Members of several keep the configured raft timing.
-		ec.TickMs, ec.ElectionMs = 20, 200
+		// Members of several keep etcd's timing, and any member the timing set.
+		if !ownTiming {
+			ec.TickMs, ec.ElectionMs = 20, 200
+		}
 		// Restarted, it refuses requests (and warns for each) while more than
 		// 5,000 replayed entries wait to be applied: snapshot often enough
 		// that fewer are ever replayed.

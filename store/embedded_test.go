@@ -55,6 +55,28 @@ func TestAloneReadsEtcdsMembership(t *testing.T) {
 	}
 }
 
+// A lone member takes short raft ticks, unless the settings set the timing.
+func TestALoneMemberKeepsTheTimingItWasGiven(t *testing.T) {
+	for _, c := range []struct{ heartbeat, election, wantTick, wantElection uint }{
+		{0, 0, 20, 200},
+		{100, 1000, 20, 200}, // etcd's own defaults, as the settings' defaults give them
+		{50, 600, 50, 600},
+	} {
+		cfg := Config{Name: "solo", DataDir: t.TempDir(), ListenClientURLs: freeURL(t), ListenPeerURLs: freeURL(t),
+			InitialClusterState: "new", InitialClusterToken: "t", QuotaBytes: 1 << 30, HeartbeatMs: c.heartbeat, ElectionMs: c.election,
+			AutoCompactionRetention: time.Hour, StartupTimeout: 30 * time.Second}
+		m, err := startMember(context.Background(), cfg, zap.NewNop(), new(atomic.Bool))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.etcd.Config()
+		m.close()
+		if got.TickMs != c.wantTick || got.ElectionMs != c.wantElection {
+			t.Fatalf("settings %d/%d: ticks %d/%d, want %d/%d", c.heartbeat, c.election, got.TickMs, got.ElectionMs, c.wantTick, c.wantElection)
+		}
+	}
+}
+
 // TestWALInSmallSegments: a restart decodes the log's segment that holds the
 // last snapshot from its start, so the segments are small.
 func TestWALInSmallSegments(t *testing.T) {
