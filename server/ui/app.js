@@ -1,5 +1,5 @@
 // etcdapi dashboard: plain modules, no build step. Everything refreshes from /eventos.
-import "./coord.js"; // elections and semaphores
+import { loadElections } from "./coord.js"; // elections and semaphores
 const $ = (sel) => document.querySelector(sel);
 let token = sessionStorage.getItem("etcdapi-token") || "";
 
@@ -185,7 +185,7 @@ const reload = {
   "/config/app/": null,
   "/services/": debounce(loadServices),
   "/locks/": debounce(loadLocks),
-  "/election/": null, // elections: for the feed and the tour
+  "/election/": debounce(() => loadElections().catch(() => {})),
 };
 function watch(prefix, since) {
   let last = String(Math.max(1, since)); // desde=0 would mean "from now"; revision 1 is the empty start

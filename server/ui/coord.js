@@ -1,5 +1,5 @@
-// Elections and semaphores on the dashboard. Self-contained (its own fetch) so
-// app.js only imports it.
+// Elections and semaphores on the dashboard. app.js reloads the elections on
+// each event of its /election/ stream; the semaphores are polled (see below).
 const $ = (sel) => document.querySelector(sel);
 const authToken = () => sessionStorage.getItem("etcdapi-token") || "";
 
@@ -21,7 +21,7 @@ const ttlCell = (t) => el("td", { className: "ttl" + (left(t) <= 5 ? " low" : ""
 
 // --- elections: leader, its value, and the candidates in line ---
 let elections = [];
-async function loadElections() {
+export async function loadElections() {
   const now = Date.now();
   elections = (await get("/eleicao")).map((e) => ({ ...e, expires: now + e.ttl_restante * 1000 }));
   renderElections();
@@ -48,11 +48,12 @@ function renderSemaphores() {
 }
 setInterval(() => { renderElections(); renderSemaphores(); }, 1000);
 
-// --- refreshed every second, not streamed: a browser opens at most 6
-// connections to one host over HTTP/1.1, and app.js's four /eventos streams
-// already hold four of them; two more would leave no connection for fetch.
+// --- semaphores refreshed every second, not streamed: a browser opens at most
+// 6 connections to one host over HTTP/1.1, and app.js's five /eventos streams
+// already hold five of them; one more would leave no connection for fetch.
 async function refresh() {
-  await Promise.all([loadElections(), loadSemaphores()]).catch(() => {});
+  await loadSemaphores().catch(() => {});
   setTimeout(refresh, 1000);
 }
+loadElections().catch(() => {});
 refresh();
