@@ -64,6 +64,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	for range c.members {
 		if err := <-errs; err != nil {
+			if ctx.Err() != nil {
+				return nil // Ctrl-C while the members start: not a failure to report
+			}
 			return err
 		}
 	}
@@ -181,7 +184,7 @@ func (c *cluster) start(ctx context.Context, m *member) error {
 		return errRunning
 	}
 	cmd := exec.Command(c.exe, m.args...)
-	cmd.Dir = c.root // no .env of the working directory reaches the members
+	cmd.Dir = c.root // the demo's own directory; settings, .env's included, come through childEnv
 	cmd.Env = childEnv()
 	cmd.Stdout, cmd.Stderr = m.out, m.out
 	cmd.SysProcAttr = sysProcAttr()
