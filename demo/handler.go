@@ -77,7 +77,7 @@ func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 			continue
 		case err != nil:
 			return nil, err
-		case resp.StatusCode == http.StatusServiceUnavailable && !last && reads(req.Method):
+		case resp.StatusCode == http.StatusServiceUnavailable && !last && repeatable(req):
 			resp.Body.Close()
 			continue
 		}
@@ -213,10 +213,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// reads tells whether a request only reads, so a 503 can be tried on the next
-// member: a write that timed out may still have been committed, and even a PUT
-// or DELETE repeated then answers wrongly (412 for an If-Match that took, 404
-// for a delete that did).
-func reads(method string) bool {
-	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+// repeatable tells whether a request may go to the next member after a 503,
+// whatever became of it: reads, and a PUT that replaces without condition. A
+// write that timed out may still have been committed, and a DELETE or an
+// If-Match PUT sent again would then answer 404 or 412 for a write that took.
+func repeatable(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	case http.MethodPut:
+		return r.Header.Get("If-Match") == ""
+	}
+	return false
 }

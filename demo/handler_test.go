@@ -11,7 +11,7 @@ import (
 
 // A 503 is passed to the next member only for requests that are safe to repeat:
 // a POST whose outcome is unknown comes back to the client, never sent twice.
-func TestProxyRetriesA503OnlyForReads(t *testing.T) {
+func TestProxyRetriesA503OnlyWhenARepeatCannotMislead(t *testing.T) {
 	var unavailableHits, okHits atomic.Int64
 	unavailable := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		unavailableHits.Add(1)
@@ -31,21 +31,25 @@ func TestProxyRetriesA503OnlyForReads(t *testing.T) {
 	}}
 
 	for _, tc := range []struct {
-		method  string
-		want    int
-		okHits  int64
-		outHits int64
+		method, ifMatch string
+		want            int
+		okHits          int64
+		outHits         int64
 	}{
-		{"POST", http.StatusServiceUnavailable, 0, 1},
-		{"PATCH", http.StatusServiceUnavailable, 0, 1},
-		{"PUT", http.StatusServiceUnavailable, 0, 1},
-		{"DELETE", http.StatusServiceUnavailable, 0, 1},
-		{"GET", http.StatusOK, 1, 1},
+		{"POST", "", http.StatusServiceUnavailable, 0, 1},
+		{"PATCH", "", http.StatusServiceUnavailable, 0, 1},
+		{"PUT", "", http.StatusOK, 1, 1},
+		{"PUT", `"7"`, http.StatusServiceUnavailable, 0, 1},
+		{"DELETE", "", http.StatusServiceUnavailable, 0, 1},
+		{"GET", "", http.StatusOK, 1, 1},
 	} {
 		unavailableHits.Store(0)
 		okHits.Store(0)
 		c.next = 0 // the unavailable member first
 		req := httptest.NewRequest(tc.method, "http://supervisor/config/x", strings.NewReader(`{"valor":1}`))
+		if tc.ifMatch != "" {
+			req.Header.Set("If-Match", tc.ifMatch)
+		}
 		resp, err := c.RoundTrip(req)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.method, err)
