@@ -16,6 +16,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/kelseyhightower/envconfig"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 
 	"etcdapi/server"
 	"etcdapi/store"
@@ -95,4 +97,34 @@ func bareHandlers(cli *clientv3.Client) http.Handler {
 		w.Write([]byte(`{}`))
 	})
 	return mux
+}
+
+// etcdAlone is the restart's reference: an etcd member alone on the data dir,
+// with the settings etcdapi gives a lone member (raft timing, snapshots, log
+// segments), answering /readyz 200 once etcd says it is ready.
+func etcdAlone() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var scfg store.Config
+	var hcfg server.Config
+	check(envconfig.Process("", &scfg))
+	check(envconfig.Process("", &hcfg))
+	ec := embed.NewConfig()
+	ec.Name, ec.Dir = scfg.Name, scfg.DataDir
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = scfg.ListenClientURLs, scfg.ListenClientURLs
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = scfg.ListenPeerURLs, scfg.ListenPeerURLs
+	ec.InitialCluster = ec.InitialClusterFromName(scfg.Name)
+	ec.TickMs, ec.ElectionMs, ec.SnapshotCount, ec.MaxWalFiles = 20, 200, 2000, 2
+	ec.QuotaBackendBytes = scfg.QuotaBytes
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop()) // its shutdown logs errors
+	e, err := embed.StartEtcd(ec)
+	check(err)
+	defer e.Close()
+	<-e.Server.ReadyNotify()
+	api := &http.Server{Addr: hcfg.Addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", hcfg.Addr)
+	check(err)
+	go api.Serve(ln)
+	<-ctx.Done()
+	api.Shutdown(context.Background())
 }
