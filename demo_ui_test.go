@@ -44,11 +44,17 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 		}
 		return v
 	}
+	// The page redraws its tables as events arrive: a button found may be
+	// replaced before the click lands on it ("Could not find node"). Find it again.
 	click := func(sel string) {
 		t.Helper()
-		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)); err != nil {
-			t.Fatalf("click %s: %v", sel, err)
+		var err error
+		for range 3 {
+			if err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)); err == nil {
+				return
+			}
 		}
+		t.Fatalf("click %s: %v", sel, err)
 	}
 	shot := func(name, sel string) {
 		t.Helper()

@@ -24,7 +24,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -197,9 +196,17 @@ var srv *proc // the -serve child, for profiles
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
+// children are the servers started: a benchmark that stops on an error must
+// not leave them running.
+var children sync.Map // *exec.Cmd → true
+
 func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		children.Range(func(cmd, _ any) bool {
+			cmd.(*exec.Cmd).Process.Kill()
+			return true
+		})
 		os.Exit(1)
 	}
 }
@@ -225,11 +232,13 @@ func start(cmd *exec.Cmd, env ...string) *proc {
 	cmd.Env = append(append(os.Environ(), env...), fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", api),
 		fmt.Sprintf("ETCD_LISTEN_CLIENT_URLS=http://127.0.0.1:%d", client), fmt.Sprintf("ETCD_LISTEN_PEER_URLS=http://127.0.0.1:%d", freePort()))
 	cmd.Stderr = os.Stderr
-	// A benchmark that stops on an error must not leave its servers running.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	check(cmd.Start())
+	children.Store(cmd, true)
 	p := &proc{cmd: cmd, api: fmt.Sprintf("http://127.0.0.1:%d", api), client: fmt.Sprintf("http://127.0.0.1:%d", client)}
-	for getURL(http.DefaultClient, p.api+"/readyz", 200) != nil {
+	for deadline := time.Now().Add(time.Minute); getURL(http.DefaultClient, p.api+"/readyz", 200) != nil; {
+		if time.Now().After(deadline) {
+			check(fmt.Errorf("%s not ready within a minute", cmd.Path))
+		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	return p
@@ -258,6 +267,7 @@ func startServer(dir, data string) *proc {
 }
 
 func (p *proc) stop() {
+	children.Delete(p.cmd)
 	if p.cmd.ProcessState == nil {
 		p.cmd.Process.Signal(os.Interrupt)
 		p.cmd.Wait()
@@ -513,8 +523,9 @@ func restart(bin, data string) (ready, alone, searched time.Duration, rss int64)
 	var rs, es, ss []time.Duration
 	for range 3 {
 		began := time.Now()
-		start(exec.Command(self, "-etcd"), "ETCD_DATA_DIR="+data).stop()
+		e := start(exec.Command(self, "-etcd"), "ETCD_DATA_DIR="+data)
 		es = append(es, time.Since(began))
+		e.stop()
 
 		began = time.Now()
 		p := start(exec.Command(bin), "ETCD_DATA_DIR="+data, "LOG_LEVEL=warn")

@@ -10,6 +10,7 @@ import (
 	_ "net/http/pprof" // profiles of the server under load, on the bare handler's port
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	"go.uber.org/zap"
 
 	"etcdapi/server"
@@ -117,14 +119,23 @@ func etcdAlone() {
 	ec.TickMs, ec.ElectionMs, ec.SnapshotCount, ec.MaxWalFiles = 20, 200, 2000, 2
 	ec.QuotaBackendBytes = scfg.QuotaBytes
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop()) // its shutdown logs errors
+	// Listening first, as etcdapi does: /readyz answers 503 until etcd is ready.
+	ln, err := net.Listen("tcp", hcfg.Addr)
+	check(err)
+	var ready atomic.Bool
+	api := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go api.Serve(ln)
 	e, err := embed.StartEtcd(ec)
 	check(err)
 	defer e.Close()
 	<-e.Server.ReadyNotify()
-	api := &http.Server{Addr: hcfg.Addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", hcfg.Addr)
+	_, err = v3client.New(e.Server).Get(ctx, "/readyz") // a linearizable read, as etcdapi's /readyz makes
 	check(err)
-	go api.Serve(ln)
+	ready.Store(true)
 	<-ctx.Done()
 	api.Shutdown(context.Background())
 }
