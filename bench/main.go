@@ -188,7 +188,7 @@ func scale(bin, dir string) {
 
 	p.stop()
 	ready, alone, searched, rss := restart(bin, filepath.Join(dir, "data100k"))
-	fmt.Printf("\nRestart on the data dir of %d users (median of 3): /readyz 200 after %s (target ≤ 500 ms; etcd alone, same data dir and settings: ready after %s), first correct search after %s (target ≤ 1 s), RSS then %.0f MB\n",
+	fmt.Printf("\nRestart on the data dir of %d users (median of 3): /readyz 200 after %s (target ≤ 500 ms; etcd alone on that data dir with etcdapi's raft and log settings: ready after %s), first correct search after %s (target ≤ 1 s), RSS then %.0f MB\n",
 		len(ids)+1, ready, alone, searched, float64(rss)/1e6)
 }
 
