@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -142,4 +144,63 @@ func TestExternalClusterWithAuth(t *testing.T) {
 	if strings.Contains(bad.out.String(), "errada") {
 		t.Fatal("the password shows in the output")
 	}
+}
+
+// TestWaitersOfAKilledProcessLeaveTheLineWithinSeconds: two etcdapi processes
+// share a cluster; one holds a lock, an election and a semaphore, the other
+// has a waiter in each line and is killed. Its waiters must leave within
+// seconds (their short waiting lease), not stay for their TTL of 60 s.
+func TestWaitersOfAKilledProcessLeaveTheLineWithinSeconds(t *testing.T) {
+	members := testenv.NewEtcdCluster(t, 1)
+	members[0].Start(t)
+	holder := start(t, externalEnv(members[0].ClientURL)).ready(t)
+	doomed := start(t, externalEnv(members[0].ClientURL)).ready(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{members[0].ClientURL}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	count := func(prefix string) int64 {
+		resp, err := cli.Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Count
+	}
+	lines := []struct {
+		path, body, line string
+		waiting          int64 // keys under line with the waiter in it
+	}{
+		{"/lock/fila", `{"holder":"%s","ttl":60,"aguardar":%d}`, "/locks-fila/fila/", 1},
+		{"/eleicao/fila/candidatar", `{"candidato":"%s","ttl":60,"aguardar":%d}`, "/election/fila/", 2},
+		{"/semaforo/fila", `{"holder":"%s","limite":1,"ttl":60,"aguardar":%d}`, "/semaphores/fila/", 2},
+	}
+	for _, l := range lines {
+		if code, body := request[obj](t, "POST", holder.API+l.path, fmt.Sprintf(l.body, "dono", 0)); code != 200 {
+			t.Fatalf("%s: %d %v", l.path, code, body)
+		}
+		go http.Post(doomed.API+l.path, "application/json", strings.NewReader(fmt.Sprintf(l.body, "esperando", 60))) // ends with the process
+	}
+	// Waiting: in line, on a lease shorter than the 60 s it asked for.
+	onShortLease := func(prefix string) bool {
+		resp, err := cli.Get(context.Background(), prefix, clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range resp.Kvs {
+			if l, err := cli.TimeToLive(context.Background(), clientv3.LeaseID(kv.Lease)); err == nil && l.GrantedTTL < 60 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, l := range lines {
+		eventually(t, "a waiter in "+l.line, 5*time.Second, func() bool { return count(l.line) == l.waiting && onShortLease(l.line) })
+	}
+	doomed.cmd.Process.Kill()
+	killed := time.Now()
+	for _, l := range lines {
+		eventually(t, "the killed process's waiter gone from "+l.line, 10*time.Second, func() bool { return count(l.line) == l.waiting-1 })
+	}
+	t.Logf("waiters gone %s after the kill", time.Since(killed).Round(100*time.Millisecond))
 }

@@ -204,7 +204,8 @@ func TestSIGTERMEndsStreamsAndAnswersWaitersAtOnce(t *testing.T) {
 	streamEnded := make(chan error, 1)
 	go func() { _, err := io.Copy(io.Discard, stream.Body); streamEnded <- err }()
 
-	// A lock held, and a waiter: it is waiting once its own lease exists.
+	// A lock held, and a waiter: it is waiting once its two leases exist (its
+	// own, and the short one it is bound to while it waits).
 	if code, got := request[obj](t, "POST", p.API+"/lock/turno", `{"holder":"a","ttl":60}`); code != 200 {
 		t.Fatalf("acquire: %d %v", code, got)
 	}
@@ -227,7 +228,7 @@ func TestSIGTERMEndsStreamsAndAnswersWaitersAtOnce(t *testing.T) {
 	}()
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		leases, err := cli.Leases(context.Background())
-		if err == nil && len(leases.Leases) == 2 {
+		if err == nil && len(leases.Leases) == 3 {
 			break
 		}
 		if time.Now().After(deadline) {

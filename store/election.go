@@ -100,17 +100,17 @@ func (s *Store) Campaign(ctx context.Context, election, name string, value json.
 		return me, nil
 	}
 	if wait > 0 {
-		var stop context.CancelFunc
-		if stop, err = s.heartbeat(ctx, lease); err == nil {
+		var w *waiter
+		if w, err = s.wait(ctx, participantKey(prefix, lease), string(val), me.Token, lease); err == nil {
 			wctx, cancel := context.WithTimeout(ctx, wait)
 			err = s.awaitTurn(wctx, prefix, me.Token, ahead, me.Token+1)
 			cancel()
 			if err == nil {
-				if err = s.granted(ctx, lease, stop); err == nil {
+				if err = s.granted(ctx, w, true); err == nil {
 					return me, nil
 				}
 			}
-			stop()
+			s.leave(w)
 		}
 	}
 	s.revoke(lease) // the candidacy is withdrawn at once

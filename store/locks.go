@@ -59,14 +59,15 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 		return Lock{}, err
 	}
 	mine := participantKey(queue, lease)
+	var inLine []byte // the waiter's value
 	orElse := []clientv3.Op{clientv3.OpGet(key)}
 	if wait == 0 {
 		// the first in line: it holds the lock, or is taking it over this instant
 		orElse = append(orElse, clientv3.OpGet(queue, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(1)))
 	} else {
-		waiter, _ := json.Marshal(map[string]string{"holder": holder})
+		inLine, _ = json.Marshal(map[string]string{"holder": holder})
 		orElse = append(orElse,
-			clientv3.OpPut(mine, string(waiter), clientv3.WithLease(lease)),
+			clientv3.OpPut(mine, string(inLine), clientv3.WithLease(lease)),
 			// this waiter (the newest key) and the one just ahead of it
 			clientv3.OpGet(queue, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(2), clientv3.WithKeysOnly()))
 	}
@@ -103,17 +104,14 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 	if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) == 2 {
 		ahead = string(kvs[1].Key)
 	}
-	stop, err := s.heartbeat(ctx, lease)
+	w, err := s.wait(ctx, mine, string(inLine), rev, lease)
 	if err == nil {
-		l, err = s.awaitLock(ctx, wait, resource, holder, ttl, lease, rev, ahead)
-	}
-	if err == nil {
-		err = s.granted(ctx, lease, stop)
-		if err == nil {
-			return l, nil
+		if l, err = s.awaitLock(ctx, wait, resource, holder, ttl, lease, rev, ahead); err == nil {
+			if err = s.granted(ctx, w, false); err == nil {
+				return l, nil
+			}
 		}
-	} else if stop != nil {
-		stop()
+		s.leave(w)
 	}
 	s.revoke(lease) // leave the line at once
 	if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {

@@ -88,17 +88,17 @@ func (s *Store) AcquireSlot(ctx context.Context, name, holder string, limit, ttl
 		return me, nil, nil
 	}
 	if wait > 0 {
-		var stop context.CancelFunc
-		if stop, err = s.heartbeat(ctx, lease); err == nil {
+		var w *waiter
+		if w, err = s.wait(ctx, participantKey(prefix, lease), string(val), me.Token, lease); err == nil {
 			wctx, cancel := context.WithTimeout(ctx, wait)
 			err = s.awaitSlot(wctx, prefix, me.Token, ahead, limit)
 			cancel()
 			if err == nil {
-				if err = s.granted(ctx, lease, stop); err == nil {
+				if err = s.granted(ctx, w, true); err == nil {
 					return me, nil, nil
 				}
 			}
-			stop()
+			s.leave(w)
 		}
 	}
 	s.revoke(lease) // leave the line at once

@@ -13,11 +13,18 @@ import (
 )
 
 // Fair locks, elections and semaphores share etcd's queue recipe (as in
-// clientv3/concurrency): every participant is a key bound to its own lease,
-// and its place in line is the key's create revision. One lease serves a
-// participant from the moment it joins until it lets go: while it waits, the
-// server renews it (the open request is the heartbeat); once granted, only the
-// client's renovar does.
+// clientv3/concurrency): every participant is a key named by its own lease,
+// and its place in line is the key's create revision. A participant granted at
+// once is bound to that lease from the start. One that must wait is bound,
+// while it waits, to a short lease the server renews as long as the request is
+// open (the open request is the heartbeat): if the etcdapi process dies, its
+// waiters leave the line within waiterTTL, not within their own TTL (except
+// a process killed between joining and moving to the short lease, one round
+// trip). Once granted, the participant is bound to its own lease again, whose
+// TTL starts afresh: from then on only the client's renovar keeps it.
+
+// waiterTTL is the short lease of a waiting participant, in seconds.
+const waiterTTL = 3
 
 // errLeftLine says that a waiter's place vanished while it waited (its key
 // deleted by hand, or its lease lost while etcd was unreachable): try again.
@@ -28,29 +35,89 @@ func participantKey(prefix string, lease clientv3.LeaseID) string {
 	return fmt.Sprintf("%s%x", prefix, int64(lease))
 }
 
-// heartbeat keeps a waiter's lease alive until stop is called or ctx ends.
-func (s *Store) heartbeat(ctx context.Context, lease clientv3.LeaseID) (stop context.CancelFunc, err error) {
-	ctx, stop = context.WithCancel(ctx)
+// A waiter is a participant waiting in line: its key, created at rev with
+// value val, bound to the short lease; its own lease is kept alive meanwhile.
+type waiter struct {
+	key, val   string
+	rev        int64
+	own, short clientv3.LeaseID
+	stop       context.CancelFunc // ends both heartbeats
+}
+
+// wait moves a participant that must wait onto a short lease, and keeps both
+// leases alive until it is granted or leaves.
+func (s *Store) wait(ctx context.Context, key, val string, rev int64, own clientv3.LeaseID) (*waiter, error) {
+	short, err := s.grant(ctx, waiterTTL)
+	if err != nil {
+		return nil, err
+	}
+	hctx, stop := context.WithCancel(ctx)
+	w := &waiter{key: key, val: val, rev: rev, own: own, short: short, stop: stop}
+	for _, id := range []clientv3.LeaseID{own, short} {
+		if err := s.heartbeat(hctx, id); err != nil {
+			s.leave(w)
+			return nil, err
+		}
+	}
+	if err := s.bind(ctx, w, short); err != nil {
+		s.leave(w)
+		return nil, err
+	}
+	return w, nil
+}
+
+// heartbeat keeps a lease alive until ctx ends.
+func (s *Store) heartbeat(ctx context.Context, lease clientv3.LeaseID) error {
 	ch, err := s.cli.KeepAlive(ctx, lease)
 	if err != nil {
-		stop()
-		return nil, wrap(err)
+		return wrap(err)
 	}
 	go func() {
 		for range ch { // drained, or the client's queue fills and it complains
 		}
 	}()
-	return stop, nil
+	return nil
 }
 
-// granted ends a waiter's heartbeat and starts its grant's TTL afresh: from
-// now on only the client keeps it alive. ErrLeaseGone when it expired meanwhile.
-func (s *Store) granted(ctx context.Context, lease clientv3.LeaseID, stop context.CancelFunc) error {
-	if stop != nil {
-		stop()
+// bind puts the waiter's key under lease, if it is still the key created at
+// its revision; errLeftLine when it is gone.
+func (s *Store) bind(ctx context.Context, w *waiter, lease clientv3.LeaseID) error {
+	tctx, cancel := s.op(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(tctx).
+		If(clientv3.Compare(clientv3.CreateRevision(w.key), "=", w.rev)).
+		Then(clientv3.OpPut(w.key, w.val, clientv3.WithLease(lease))).
+		Commit()
+	if err != nil {
+		return wrap(err)
 	}
-	_, err := s.renew(ctx, lease, errLeftLine)
+	if !resp.Succeeded {
+		return errLeftLine
+	}
+	return nil
+}
+
+// granted ends a wait whose turn came. The key, when it stays (a candidate, a
+// semaphore's holder; a lock's waiter key is gone, the lock's own key took the
+// lease), goes back to the participant's own lease, whose TTL starts afresh.
+// errLeftLine when the place or the lease vanished meanwhile.
+func (s *Store) granted(ctx context.Context, w *waiter, keep bool) error {
+	if keep {
+		if err := s.bind(ctx, w, w.own); err != nil {
+			return err
+		}
+	}
+	w.stop()
+	s.revoke(w.short)
+	_, err := s.renew(ctx, w.own, errLeftLine)
 	return err
+}
+
+// leave takes a waiter out of line at once.
+func (s *Store) leave(w *waiter) {
+	w.stop()
+	s.revoke(w.short)
+	s.revoke(w.own)
 }
 
 // awaitDelete watches key from revision rev until it is deleted. It returns
