@@ -72,48 +72,42 @@ func electionKeys(name string) string { return electionPrefix + name + "/" }
 // place the candidate stood.
 func (s *Store) Campaign(ctx context.Context, election, name string, value json.RawMessage, ttl int64, wait time.Duration) (Candidate, error) {
 	prefix := electionKeys(election)
-	lease, err := s.grant(ctx, ttl)
-	if err != nil {
-		return Candidate{}, err
-	}
 	if value == nil {
 		value = json.RawMessage("null")
 	}
 	val, _ := json.Marshal(candidateValue{Candidate: name, Value: value})
+	p, err := s.participant(ctx, prefix, string(val), ttl, wait > 0)
+	if err != nil {
+		return Candidate{}, err
+	}
 	tctx, cancel := s.op(ctx)
 	resp, err := s.cli.Txn(tctx).Then(
-		clientv3.OpPut(participantKey(prefix, lease), string(val), clientv3.WithLease(lease)),
+		clientv3.OpPut(p.key, p.val, clientv3.WithLease(p.lease())),
 		// this candidate (the newest key) and the one just ahead of it
 		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(2), clientv3.WithKeysOnly()),
 	).Commit()
 	cancel()
 	if err != nil {
-		s.revoke(lease)
+		s.leave(p)
 		return Candidate{}, wrap(err)
 	}
-	me := Candidate{Election: election, Name: name, Value: value, Token: resp.Header.Revision, TTL: ttl}
+	p.rev = resp.Header.Revision
+	me := Candidate{Election: election, Name: name, Value: value, Token: p.rev, TTL: ttl}
 	var ahead string
 	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 2 {
 		ahead = string(kvs[1].Key)
 	}
 	if ahead == "" {
-		return me, nil
-	}
-	if wait > 0 {
-		var w *waiter
-		if w, err = s.wait(ctx, participantKey(prefix, lease), string(val), me.Token, lease); err == nil {
-			wctx, cancel := context.WithTimeout(ctx, wait)
-			err = s.awaitTurn(wctx, prefix, me.Token, ahead, me.Token+1)
-			cancel()
-			if err == nil {
-				if err = s.granted(ctx, w, true); err == nil {
-					return me, nil
-				}
-			}
-			s.leave(w)
+		if err = s.served(ctx, p, true); err == nil {
+			return me, nil
+		}
+	} else if wait > 0 {
+		turn := func(ctx context.Context) error { return s.awaitTurn(ctx, prefix, me.Token, ahead, me.Token+1) }
+		if err = s.serveAfter(ctx, p, wait, true, turn); err == nil {
+			return me, nil
 		}
 	}
-	s.revoke(lease) // the candidacy is withdrawn at once
+	s.leave(p) // the candidacy is withdrawn at once
 	if ctx.Err() != nil || (err != nil && !errors.Is(err, context.DeadlineExceeded)) {
 		return Candidate{}, err
 	}

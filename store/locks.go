@@ -54,20 +54,21 @@ func lockOf(resource string, kv *mvccpb.KeyValue) (l Lock, ok bool) {
 // and the place it stood in line.
 func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl int64, wait time.Duration) (Lock, error) {
 	key, queue := locksPrefix+resource, lockQueue(resource)
-	lease, err := s.grant(ctx, ttl)
+	var inLine []byte // the waiter's value, when it may wait
+	if wait > 0 {
+		inLine, _ = json.Marshal(map[string]string{"holder": holder})
+	}
+	p, err := s.participant(ctx, queue, string(inLine), ttl, wait > 0)
 	if err != nil {
 		return Lock{}, err
 	}
-	mine := participantKey(queue, lease)
-	var inLine []byte // the waiter's value
 	orElse := []clientv3.Op{clientv3.OpGet(key)}
 	if wait == 0 {
 		// the first in line: it holds the lock, or is taking it over this instant
 		orElse = append(orElse, clientv3.OpGet(queue, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(1)))
 	} else {
-		inLine, _ = json.Marshal(map[string]string{"holder": holder})
 		orElse = append(orElse,
-			clientv3.OpPut(mine, string(inLine), clientv3.WithLease(lease)),
+			clientv3.OpPut(p.key, p.val, clientv3.WithLease(p.lease())),
 			// this waiter (the newest key) and the one just ahead of it
 			clientv3.OpGet(queue, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(2), clientv3.WithKeysOnly()))
 	}
@@ -75,20 +76,24 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 	tctx, cancel := s.op(ctx)
 	resp, err := s.cli.Txn(tctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0), clientv3.Compare(clientv3.CreateRevision(queue), "=", 0).WithPrefix()).
-		Then(clientv3.OpPut(key, val, clientv3.WithLease(lease))).
+		Then(clientv3.OpPut(key, val, clientv3.WithLease(p.own))).
 		Else(orElse...).
 		Commit()
 	cancel()
 	if err != nil {
-		s.revoke(lease)
+		s.leave(p)
 		return Lock{}, wrap(err)
 	}
 	if resp.Succeeded {
 		l.Token = resp.Header.Revision
-		return l, nil
+		if err = s.served(ctx, p, false); err == nil {
+			return l, nil
+		}
+		s.leave(p)
+		return Lock{}, err
 	}
 	if wait == 0 {
-		s.revoke(lease)
+		s.leave(p)
 		var current Lock
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 			current, _ = lockOf(resource, kvs[0])
@@ -99,21 +104,19 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 		return current, ErrLockHeld
 	}
 
-	rev := resp.Header.Revision // this waiter's place in line
+	p.rev = resp.Header.Revision // this waiter's place in line
 	var ahead string
 	if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) == 2 {
 		ahead = string(kvs[1].Key)
 	}
-	w, err := s.wait(ctx, mine, string(inLine), rev, lease)
-	if err == nil {
-		if l, err = s.awaitLock(ctx, wait, resource, holder, ttl, lease, rev, ahead); err == nil {
-			if err = s.granted(ctx, w, false); err == nil {
-				return l, nil
-			}
-		}
-		s.leave(w)
+	turn := func(ctx context.Context) (err error) {
+		l, err = s.awaitLock(ctx, resource, holder, ttl, p, ahead)
+		return err
 	}
-	s.revoke(lease) // leave the line at once
+	if err = s.serveAfter(ctx, p, wait, false, turn); err == nil {
+		return l, nil
+	}
+	s.leave(p) // leave the line at once
 	if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
 		return Lock{}, err
 	}
@@ -122,7 +125,7 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 	defer cancel()
 	now, err := s.cli.Txn(gctx).Then(
 		clientv3.OpGet(key),
-		opAhead(queue, rev)).Commit()
+		opAhead(queue, p.rev)).Commit()
 	if err != nil {
 		return Lock{}, wrap(err)
 	}
@@ -134,24 +137,21 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 	return current, ErrLockHeld
 }
 
-// awaitLock waits, up to wait, for the turn of the waiter created at rev, then
-// for the lock to be free; it then moves from the line to the lock in one
+// awaitLock waits, until ctx ends, for the turn of the waiter p, then for the
+// lock to be free; it then moves from the line to the lock in one
 // transaction. The waiter first in line alone watches the lock's key.
-func (s *Store) awaitLock(ctx context.Context, wait time.Duration, resource, holder string, ttl int64, lease clientv3.LeaseID, rev int64, ahead string) (Lock, error) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
+func (s *Store) awaitLock(ctx context.Context, resource, holder string, ttl int64, p *participant, ahead string) (Lock, error) {
 	key, queue := locksPrefix+resource, lockQueue(resource)
-	mine := participantKey(queue, lease)
-	if err := s.awaitTurn(ctx, queue, rev, ahead, rev+1); err != nil {
+	if err := s.awaitTurn(ctx, queue, p.rev, ahead, p.rev+1); err != nil {
 		return Lock{}, err
 	}
 	for {
 		l, val := newLock(resource, holder, ttl)
 		tctx, cancel := s.op(ctx)
 		resp, err := s.cli.Txn(tctx).
-			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0), clientv3.Compare(clientv3.CreateRevision(mine), "=", rev)).
-			Then(clientv3.OpPut(key, val, clientv3.WithLease(lease)), clientv3.OpDelete(mine)).
-			Else(clientv3.OpGet(mine, clientv3.WithCountOnly())).
+			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0), clientv3.Compare(clientv3.CreateRevision(p.key), "=", p.rev)).
+			Then(clientv3.OpPut(key, val, clientv3.WithLease(p.own)), clientv3.OpDelete(p.key)).
+			Else(clientv3.OpGet(p.key, clientv3.WithCountOnly())).
 			Commit()
 		cancel()
 		if err != nil {

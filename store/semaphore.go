@@ -55,26 +55,27 @@ func slotOf(kv *mvccpb.KeyValue) slotValue {
 // another limit; ErrNoSlot with the holders when wait runs out.
 func (s *Store) AcquireSlot(ctx context.Context, name, holder string, limit, ttl int64, wait time.Duration) (Slot, []Slot, error) {
 	prefix := semaphoreKeys(name)
-	lease, err := s.grant(ctx, ttl)
+	val, _ := json.Marshal(slotValue{Holder: holder, Limit: limit, TTL: ttl})
+	p, err := s.participant(ctx, prefix, string(val), ttl, wait > 0)
 	if err != nil {
 		return Slot{}, nil, err
 	}
-	val, _ := json.Marshal(slotValue{Holder: holder, Limit: limit, TTL: ttl})
 	tctx, cancel := s.op(ctx)
 	resp, err := s.cli.Txn(tctx).Then(
-		clientv3.OpPut(participantKey(prefix, lease), string(val), clientv3.WithLease(lease)),
+		clientv3.OpPut(p.key, p.val, clientv3.WithLease(p.lease())),
 		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend)),
 	).Commit()
 	cancel()
 	if err != nil {
-		s.revoke(lease)
+		s.leave(p)
 		return Slot{}, nil, wrap(err)
 	}
-	me := Slot{Semaphore: name, Holder: holder, Token: resp.Header.Revision, Limit: limit, TTL: ttl, TTLLeft: ttl}
+	p.rev = resp.Header.Revision
+	me := Slot{Semaphore: name, Holder: holder, Token: p.rev, Limit: limit, TTL: ttl, TTLLeft: ttl}
 	line := resp.Responses[1].GetResponseRange().Kvs
 	if len(line) > 0 && line[0].CreateRevision != me.Token {
 		if inUse := slotOf(line[0]).Limit; inUse > 0 && inUse != limit {
-			s.revoke(lease)
+			s.leave(p)
 			return Slot{Limit: inUse}, nil, ErrLimitMismatch
 		}
 	}
@@ -85,23 +86,16 @@ func (s *Store) AcquireSlot(ctx context.Context, name, holder string, limit, ttl
 		}
 	}
 	if int64(len(ahead)) < limit {
-		return me, nil, nil
-	}
-	if wait > 0 {
-		var w *waiter
-		if w, err = s.wait(ctx, participantKey(prefix, lease), string(val), me.Token, lease); err == nil {
-			wctx, cancel := context.WithTimeout(ctx, wait)
-			err = s.awaitSlot(wctx, prefix, me.Token, ahead, limit)
-			cancel()
-			if err == nil {
-				if err = s.granted(ctx, w, true); err == nil {
-					return me, nil, nil
-				}
-			}
-			s.leave(w)
+		if err = s.served(ctx, p, true); err == nil {
+			return me, nil, nil
+		}
+	} else if wait > 0 {
+		turn := func(ctx context.Context) error { return s.awaitSlot(ctx, prefix, me.Token, ahead, limit) }
+		if err = s.serveAfter(ctx, p, wait, true, turn); err == nil {
+			return me, nil, nil
 		}
 	}
-	s.revoke(lease) // leave the line at once
+	s.leave(p) // leave the line at once
 	if ctx.Err() != nil || (err != nil && !errors.Is(err, context.DeadlineExceeded)) {
 		return Slot{}, nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -14,110 +15,125 @@ import (
 
 // Fair locks, elections and semaphores share etcd's queue recipe (as in
 // clientv3/concurrency): every participant is a key named by its own lease,
-// and its place in line is the key's create revision. A participant granted at
-// once is bound to that lease from the start. One that must wait is bound,
-// while it waits, to a short lease the server renews as long as the request is
-// open (the open request is the heartbeat): if the etcdapi process dies, its
-// waiters leave the line within waiterTTL, not within their own TTL (except
-// a process killed between joining and moving to the short lease, one round
-// trip). Once granted, the participant is bound to its own lease again, whose
-// TTL starts afresh: from then on only the client's renovar keeps it.
+// and its place in line is the key's create revision. A participant whose
+// request may wait (aguardar) joins the line bound to a short lease instead,
+// which the server renews, with its own, while the request waits (the open
+// request is the heartbeat): if the etcdapi process dies, its waiters leave
+// the line within waiterTTL, not within their own TTL. Once served, the
+// participant is bound to its own lease, whose TTL starts afresh: from then on
+// only the client's renovar keeps it.
 
-// waiterTTL is the short lease of a waiting participant, in seconds.
+// waiterTTL is the short lease of a participant that may wait, in seconds.
 const waiterTTL = 3
 
 // errLeftLine says that a waiter's place vanished while it waited (its key
 // deleted by hand, or its lease lost while etcd was unreachable): try again.
 var errLeftLine = fmt.Errorf("%w: the waiter's place in line was lost", ErrUnavailable)
 
-// participantKey is a participant's key under prefix: the lease in hex, as concurrency.Election names it.
-func participantKey(prefix string, lease clientv3.LeaseID) string {
-	return fmt.Sprintf("%s%x", prefix, int64(lease))
-}
-
-// A waiter is a participant waiting in line: its key, created at rev with
-// value val, bound to the short lease; its own lease is kept alive meanwhile.
-type waiter struct {
+// A participant is one request's place in a line.
+type participant struct {
 	key, val   string
-	rev        int64
-	own, short clientv3.LeaseID
-	stop       context.CancelFunc // ends both heartbeats
+	rev        int64              // the key's create revision, once it joined
+	own, short clientv3.LeaseID   // short is 0 when the request may not wait
+	stop       context.CancelFunc // ends the heartbeats, once it waits
 }
 
-// wait moves a participant that must wait onto a short lease, and keeps both
-// leases alive until it is granted or leaves.
-func (s *Store) wait(ctx context.Context, key, val string, rev int64, own clientv3.LeaseID) (*waiter, error) {
-	short, err := s.grant(ctx, waiterTTL)
+// participant grants the leases of a request's place under prefix: its own,
+// of ttl seconds, which names the key, and the short one if it may wait.
+func (s *Store) participant(ctx context.Context, prefix, val string, ttl int64, mayWait bool) (*participant, error) {
+	own, err := s.grant(ctx, ttl)
 	if err != nil {
 		return nil, err
 	}
-	hctx, stop := context.WithCancel(ctx)
-	w := &waiter{key: key, val: val, rev: rev, own: own, short: short, stop: stop}
-	for _, id := range []clientv3.LeaseID{own, short} {
-		if err := s.heartbeat(hctx, id); err != nil {
-			s.leave(w)
+	p := &participant{key: fmt.Sprintf("%s%x", prefix, int64(own)), val: val, own: own}
+	if mayWait {
+		if p.short, err = s.grant(ctx, waiterTTL); err != nil {
+			s.revoke(own)
 			return nil, err
 		}
 	}
-	if err := s.bind(ctx, w, short); err != nil {
-		s.leave(w)
-		return nil, err
-	}
-	return w, nil
+	return p, nil
 }
 
-// heartbeat keeps a lease alive until ctx ends.
-func (s *Store) heartbeat(ctx context.Context, lease clientv3.LeaseID) error {
-	ch, err := s.cli.KeepAlive(ctx, lease)
-	if err != nil {
-		return wrap(err)
+// lease is the lease the participant joins the line with.
+func (p *participant) lease() clientv3.LeaseID {
+	if p.short != 0 {
+		return p.short
 	}
-	go func() {
-		for range ch { // drained, or the client's queue fills and it complains
+	return p.own
+}
+
+// wait keeps both leases alive while the participant waits, until it is
+// served or leaves.
+func (s *Store) wait(ctx context.Context, p *participant) error {
+	ctx, p.stop = context.WithCancel(ctx)
+	for _, id := range []clientv3.LeaseID{p.own, p.short} {
+		ch, err := s.cli.KeepAlive(ctx, id)
+		if err != nil {
+			return wrap(err)
 		}
-	}()
+		go func() {
+			for range ch { // drained, or the client's queue fills and it complains
+			}
+		}()
+	}
 	return nil
 }
 
-// bind puts the waiter's key under lease, if it is still the key created at
-// its revision; errLeftLine when it is gone.
-func (s *Store) bind(ctx context.Context, w *waiter, lease clientv3.LeaseID) error {
-	tctx, cancel := s.op(ctx)
-	defer cancel()
-	resp, err := s.cli.Txn(tctx).
-		If(clientv3.Compare(clientv3.CreateRevision(w.key), "=", w.rev)).
-		Then(clientv3.OpPut(w.key, w.val, clientv3.WithLease(lease))).
-		Commit()
+// serveAfter waits, up to wait, until turn says the participant's turn came,
+// keeping its leases alive meanwhile, and then serves it.
+func (s *Store) serveAfter(ctx context.Context, p *participant, wait time.Duration, keep bool, turn func(context.Context) error) error {
+	if err := s.wait(ctx, p); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	err := turn(wctx)
+	cancel()
 	if err != nil {
-		return wrap(err)
+		return err
 	}
-	if !resp.Succeeded {
-		return errLeftLine
-	}
-	return nil
+	return s.served(ctx, p, keep)
 }
 
-// granted ends a wait whose turn came. The key, when it stays (a candidate, a
-// semaphore's holder; a lock's waiter key is gone, the lock's own key took the
-// lease), goes back to the participant's own lease, whose TTL starts afresh.
-// errLeftLine when the place or the lease vanished meanwhile.
-func (s *Store) granted(ctx context.Context, w *waiter, keep bool) error {
+// served binds a participant whose turn came to its own lease alone: its key,
+// when it stays in line (a leader, a semaphore's holder; a lock's holder
+// moved to the lock's key with that lease), and the lease's TTL starts afresh.
+// errLeftLine when its place or its lease vanished while it waited.
+func (s *Store) served(ctx context.Context, p *participant, keep bool) error {
+	if p.short == 0 {
+		return nil
+	}
 	if keep {
-		if err := s.bind(ctx, w, w.own); err != nil {
-			return err
+		tctx, cancel := s.op(ctx)
+		resp, err := s.cli.Txn(tctx).
+			If(clientv3.Compare(clientv3.CreateRevision(p.key), "=", p.rev)).
+			Then(clientv3.OpPut(p.key, p.val, clientv3.WithLease(p.own))).
+			Commit()
+		cancel()
+		if err != nil {
+			return wrap(err)
+		}
+		if !resp.Succeeded {
+			return errLeftLine
 		}
 	}
-	w.stop()
-	s.revoke(w.short)
-	_, err := s.renew(ctx, w.own, errLeftLine)
+	if p.stop != nil {
+		p.stop()
+	}
+	s.revoke(p.short)
+	_, err := s.renew(ctx, p.own, errLeftLine)
 	return err
 }
 
-// leave takes a waiter out of line at once.
-func (s *Store) leave(w *waiter) {
-	w.stop()
-	s.revoke(w.short)
-	s.revoke(w.own)
+// leave takes a participant out of line at once.
+func (s *Store) leave(p *participant) {
+	if p.stop != nil {
+		p.stop()
+	}
+	if p.short != 0 {
+		s.revoke(p.short)
+	}
+	s.revoke(p.own)
 }
 
 // awaitDelete watches key from revision rev until it is deleted. It returns
