@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // primitive is one of the coordination routes, as the tests below drive it.
@@ -57,6 +59,40 @@ func TestGrantsExpireByThemselves(t *testing.T) {
 			if d := time.Since(r.at); d < 3*time.Second {
 				t.Fatalf("the grant expired %s after it was made: its TTL did not start afresh", d)
 			}
+		})
+	}
+}
+
+// TestAWaiterWhoseLeaseIsLostHearsItAtOnce: when a waiter's lease ends while
+// it waits (revoked here, as etcd would let it expire when its server could
+// not renew it), its request answers 503 within seconds, not once its
+// aguardar of 30 s runs out.
+func TestAWaiterWhoseLeaseIsLostHearsItAtOnce(t *testing.T) {
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close) // after the parallel subtests
+	for _, p := range primitives("perdeu-a-vez") {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			long := strings.Replace(fmt.Sprintf(p.body, "dono", 0), `"ttl":5`, `"ttl":60`, 1) // outlives the wait
+			held := decode[obj](t, call(t, api, "POST", p.acquire, long))
+			waiter := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, "esperando", 30))
+			await(t, "the waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
+			newest, err := st.Client().Get(context.Background(), p.waitering, clientv3.WithLastCreate()...)
+			if err != nil || len(newest.Kvs) != 1 {
+				t.Fatalf("the waiter's key: %v %v", newest, err)
+			}
+			if _, err := st.Client().Revoke(context.Background(), clientv3.LeaseID(newest.Kvs[0].Lease)); err != nil {
+				t.Fatal(err)
+			}
+			lost := time.Now()
+			r := <-waiter
+			if r.err != nil || r.code != 503 || r.body["erro"] == nil {
+				t.Fatalf("waiter: %d %v %v, want a 503 with erro", r.code, r.body, r.err)
+			}
+			if d := r.at.Sub(lost); d > 10*time.Second {
+				t.Fatalf("the waiter heard of it %s after its lease was gone", d)
+			}
+			expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
 		})
 	}
 }

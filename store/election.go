@@ -65,8 +65,8 @@ func candidateOf(kv *mvccpb.KeyValue) (name string, value json.RawMessage) {
 
 func electionKeys(name string) string { return electionPrefix + name + "/" }
 
-// Campaign puts a candidate in an election's line, bound to a lease of ttl
-// seconds, and waits up to wait for it to lead (concurrency.Election's
+// Campaign puts a candidate in an election's line, with a lease of ttl
+// seconds (see participant), and waits up to wait for it to lead (concurrency.Election's
 // Campaign: lead when every older candidate is gone). When wait runs out, the
 // candidacy is withdrawn and ErrOtherLeader comes with the leader and the
 // place the candidate stood.
@@ -76,13 +76,13 @@ func (s *Store) Campaign(ctx context.Context, election, name string, value json.
 		value = json.RawMessage("null")
 	}
 	val, _ := json.Marshal(candidateValue{Candidate: name, Value: value})
-	p, err := s.participant(ctx, prefix, string(val), ttl, wait > 0)
+	p, err := s.newParticipant(ctx, prefix, ttl, wait > 0)
 	if err != nil {
 		return Candidate{}, err
 	}
 	tctx, cancel := s.op(ctx)
 	resp, err := s.cli.Txn(tctx).Then(
-		clientv3.OpPut(p.key, p.val, clientv3.WithLease(p.lease())),
+		clientv3.OpPut(p.key, string(val), clientv3.WithLease(p.lease())),
 		// this candidate (the newest key) and the one just ahead of it
 		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(2), clientv3.WithKeysOnly()),
 	).Commit()

@@ -54,11 +54,7 @@ func lockOf(resource string, kv *mvccpb.KeyValue) (l Lock, ok bool) {
 // and the place it stood in line.
 func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl int64, wait time.Duration) (Lock, error) {
 	key, queue := locksPrefix+resource, lockQueue(resource)
-	var inLine []byte // the waiter's value, when it may wait
-	if wait > 0 {
-		inLine, _ = json.Marshal(map[string]string{"holder": holder})
-	}
-	p, err := s.participant(ctx, queue, string(inLine), ttl, wait > 0)
+	p, err := s.newParticipant(ctx, queue, ttl, wait > 0)
 	if err != nil {
 		return Lock{}, err
 	}
@@ -67,8 +63,9 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 		// the first in line: it holds the lock, or is taking it over this instant
 		orElse = append(orElse, clientv3.OpGet(queue, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(1)))
 	} else {
+		inLine, _ := json.Marshal(map[string]string{"holder": holder})
 		orElse = append(orElse,
-			clientv3.OpPut(p.key, p.val, clientv3.WithLease(p.lease())),
+			clientv3.OpPut(p.key, string(inLine), clientv3.WithLease(p.lease())),
 			// this waiter (the newest key) and the one just ahead of it
 			clientv3.OpGet(queue, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(2), clientv3.WithKeysOnly()))
 	}

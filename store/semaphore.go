@@ -56,13 +56,13 @@ func slotOf(kv *mvccpb.KeyValue) slotValue {
 func (s *Store) AcquireSlot(ctx context.Context, name, holder string, limit, ttl int64, wait time.Duration) (Slot, []Slot, error) {
 	prefix := semaphoreKeys(name)
 	val, _ := json.Marshal(slotValue{Holder: holder, Limit: limit, TTL: ttl})
-	p, err := s.participant(ctx, prefix, string(val), ttl, wait > 0)
+	p, err := s.newParticipant(ctx, prefix, ttl, wait > 0)
 	if err != nil {
 		return Slot{}, nil, err
 	}
 	tctx, cancel := s.op(ctx)
 	resp, err := s.cli.Txn(tctx).Then(
-		clientv3.OpPut(p.key, p.val, clientv3.WithLease(p.lease())),
+		clientv3.OpPut(p.key, string(val), clientv3.WithLease(p.lease())),
 		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend)),
 	).Commit()
 	cancel()

@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -17,14 +18,16 @@ import (
 // clientv3/concurrency): every participant is a key named by its own lease,
 // and its place in line is the key's create revision. A participant whose
 // request may wait (aguardar) joins the line bound to a short lease instead,
-// which the server renews, with its own, while the request waits (the open
-// request is the heartbeat): if the etcdapi process dies, its waiters leave
-// the line within waiterTTL, not within their own TTL. Once served, the
+// which the server renews, with its own, as long as the request is open (the
+// open request is the heartbeat): if the etcdapi process dies, its waiters
+// leave the line within waiterTTL, not within their own TTL. Once served, the
 // participant is bound to its own lease, whose TTL starts afresh: from then on
 // only the client's renovar keeps it.
 
-// waiterTTL is the short lease of a participant that may wait, in seconds.
-const waiterTTL = 3
+// waiterTTL is the short lease of a participant that may wait, in seconds: a
+// stall of the process (or of its way to etcd) of about two thirds of it
+// loses the waiter its place.
+const waiterTTL = 5
 
 // errLeftLine says that a waiter's place vanished while it waited (its key
 // deleted by hand, or its lease lost while etcd was unreachable): try again.
@@ -32,25 +35,44 @@ var errLeftLine = fmt.Errorf("%w: the waiter's place in line was lost", ErrUnava
 
 // A participant is one request's place in a line.
 type participant struct {
-	key, val   string
-	rev        int64              // the key's create revision, once it joined
-	own, short clientv3.LeaseID   // short is 0 when the request may not wait
-	stop       context.CancelFunc // ends the heartbeats, once it waits
+	key        string
+	rev        int64            // the key's create revision, once it joined
+	own, short clientv3.LeaseID // short is 0 when the request may not wait
+	// While a participant that may wait is in line, alive ends when it is
+	// served or leaves, or with the cause errLeftLine when a lease is lost.
+	alive context.Context
+	stop  context.CancelFunc
 }
 
-// participant grants the leases of a request's place under prefix: its own,
-// of ttl seconds, which names the key, and the short one if it may wait.
-func (s *Store) participant(ctx context.Context, prefix, val string, ttl int64, mayWait bool) (*participant, error) {
+// newParticipant grants the leases of a request's place under prefix: its
+// own, of ttl seconds, which names the key, and, when it may wait, the short
+// one, kept alive with its own from now on.
+func (s *Store) newParticipant(ctx context.Context, prefix string, ttl int64, mayWait bool) (*participant, error) {
 	own, err := s.grant(ctx, ttl)
 	if err != nil {
 		return nil, err
 	}
-	p := &participant{key: fmt.Sprintf("%s%x", prefix, int64(own)), val: val, own: own}
-	if mayWait {
-		if p.short, err = s.grant(ctx, waiterTTL); err != nil {
-			s.revoke(own)
-			return nil, err
+	p := &participant{key: fmt.Sprintf("%s%x", prefix, int64(own)), own: own}
+	if !mayWait {
+		return p, nil
+	}
+	if p.short, err = s.grant(ctx, waiterTTL); err != nil {
+		s.revoke(own)
+		return nil, err
+	}
+	alive, lost := context.WithCancelCause(ctx)
+	p.alive, p.stop = alive, func() { lost(nil) }
+	for _, id := range []clientv3.LeaseID{own, p.short} {
+		ch, err := s.cli.KeepAlive(alive, id)
+		if err != nil {
+			s.leave(p)
+			return nil, wrap(err)
 		}
+		go func() {
+			for range ch { // drained, or the client's queue fills and it complains
+			}
+			lost(errLeftLine) // expired, or etcd unreachable past it (nothing once stopped)
+		}()
 	}
 	return p, nil
 }
@@ -63,51 +85,36 @@ func (p *participant) lease() clientv3.LeaseID {
 	return p.own
 }
 
-// wait keeps both leases alive while the participant waits, until it is
-// served or leaves.
-func (s *Store) wait(ctx context.Context, p *participant) error {
-	ctx, p.stop = context.WithCancel(ctx)
-	for _, id := range []clientv3.LeaseID{p.own, p.short} {
-		ch, err := s.cli.KeepAlive(ctx, id)
-		if err != nil {
-			return wrap(err)
-		}
-		go func() {
-			for range ch { // drained, or the client's queue fills and it complains
-			}
-		}()
-	}
-	return nil
-}
-
 // serveAfter waits, up to wait, until turn says the participant's turn came,
-// keeping its leases alive meanwhile, and then serves it.
-func (s *Store) serveAfter(ctx context.Context, p *participant, wait time.Duration, keep bool, turn func(context.Context) error) error {
-	if err := s.wait(ctx, p); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, wait)
+// and then serves it; errLeftLine as soon as one of its leases is lost.
+func (s *Store) serveAfter(ctx context.Context, p *participant, wait time.Duration, keyStays bool, turn func(context.Context) error) error {
+	wctx, cancel := context.WithTimeout(p.alive, wait)
 	err := turn(wctx)
 	cancel()
+	if errors.Is(context.Cause(p.alive), errLeftLine) {
+		return errLeftLine
+	}
 	if err != nil {
 		return err
 	}
-	return s.served(ctx, p, keep)
+	return s.served(ctx, p, keyStays)
 }
 
-// served binds a participant whose turn came to its own lease alone: its key,
-// when it stays in line (a leader, a semaphore's holder; a lock's holder
-// moved to the lock's key with that lease), and the lease's TTL starts afresh.
-// errLeftLine when its place or its lease vanished while it waited.
-func (s *Store) served(ctx context.Context, p *participant, keep bool) error {
+// served binds a participant whose turn came to its own lease alone, and the
+// lease's TTL starts afresh. keyStays: its key stays in line (a leader, a
+// semaphore's holder) and moves to that lease; a lock's waiter key is gone, the
+// lock's own key took the lease. errLeftLine when its place or its lease
+// vanished meanwhile.
+func (s *Store) served(ctx context.Context, p *participant, keyStays bool) error {
 	if p.short == 0 {
 		return nil
 	}
-	if keep {
+	if keyStays {
 		tctx, cancel := s.op(ctx)
 		resp, err := s.cli.Txn(tctx).
 			If(clientv3.Compare(clientv3.CreateRevision(p.key), "=", p.rev)).
-			Then(clientv3.OpPut(p.key, p.val, clientv3.WithLease(p.own))).
+			// the value as it is now: a proclamation may have changed it
+			Then(clientv3.OpPut(p.key, "", clientv3.WithIgnoreValue(), clientv3.WithLease(p.own))).
 			Commit()
 		cancel()
 		if err != nil {
@@ -117,9 +124,7 @@ func (s *Store) served(ctx context.Context, p *participant, keep bool) error {
 			return errLeftLine
 		}
 	}
-	if p.stop != nil {
-		p.stop()
-	}
+	p.stop()
 	s.revoke(p.short)
 	_, err := s.renew(ctx, p.own, errLeftLine)
 	return err
@@ -127,10 +132,8 @@ func (s *Store) served(ctx context.Context, p *participant, keep bool) error {
 
 // leave takes a participant out of line at once.
 func (s *Store) leave(p *participant) {
-	if p.stop != nil {
-		p.stop()
-	}
 	if p.short != 0 {
+		p.stop()
 		s.revoke(p.short)
 	}
 	s.revoke(p.own)
