@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -86,4 +87,16 @@ func TestLogWriterDoesNotHoldLinesBackDuringASlowWrite(t *testing.T) {
 	if got := w.buf.String(); !strings.HasSuffix(got, "a\nnext\n") {
 		t.Fatalf("log ends with %q", got[max(0, len(got)-20):])
 	}
+}
+
+// BenchmarkLogWriter writes access-log-sized lines from every core at once.
+func BenchmarkLogWriter(b *testing.B) {
+	l := NewLogWriter(io.Discard)
+	defer l.Close()
+	line := []byte(strings.Repeat("x", 150) + "\n")
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l.Write(line)
+		}
+	})
 }
