@@ -15,10 +15,12 @@ import (
 // (docs/BENCHMARKS.md). A full buffer is written outside the lock that
 // requests take to add their lines, so a slow terminal or disk holds them up
 // only when the next buffer fills too; buffers are written in the order they
-// filled. A crash loses at most the last 100 ms of lines.
+// filled. A crash loses at most the last 100 ms of lines. A failed write
+// loses its buffer, and its error goes to the caller whose line filled it;
+// later buffers are still written.
 type LogWriter struct {
 	w          io.Writer
-	mu         sync.Mutex // guards buf and spare
+	mu         sync.Mutex // guards buf and spare; out is only taken holding it
 	buf, spare []byte
 	out        sync.Mutex // held while a buffer is written to w
 	stop, done chan struct{}
@@ -36,7 +38,7 @@ func NewLogWriter(w io.Writer) *LogWriter {
 		for {
 			select {
 			case <-t.C:
-				l.Flush()
+				l.tick()
 			case <-l.stop:
 				return
 			}
@@ -52,29 +54,42 @@ func (l *LogWriter) Write(p []byte) (int, error) {
 		l.mu.Unlock()
 		return len(p), nil
 	}
+	l.out.Lock()
 	return len(p), l.writeOut()
 }
 
-// Flush writes out what is buffered.
+// Flush writes out what is buffered, after any buffer being written.
 func (l *LogWriter) Flush() error {
 	l.mu.Lock()
-	if len(l.buf) == 0 {
-		l.mu.Unlock()
-		return nil
-	}
+	l.out.Lock()
 	return l.writeOut()
 }
 
-// writeOut is called with mu held and releases it: it swaps the buffer for
-// the spare one, and takes out before it lets mu go, so that buffers reach w
-// in the order they were taken.
+// tick flushes, unless a buffer is being written: lines must not wait behind
+// it for the tick's sake (the next tick flushes).
+func (l *LogWriter) tick() {
+	l.mu.Lock()
+	if !l.out.TryLock() {
+		l.mu.Unlock()
+		return
+	}
+	l.writeOut()
+}
+
+// writeOut is called holding mu and out, and releases both: it swaps the
+// buffer for the spare one, lets mu go, and writes the buffer out. Taking out
+// before letting mu go keeps the buffers in the order they were taken.
 func (l *LogWriter) writeOut() error {
 	full := l.buf
+	if len(full) == 0 {
+		l.out.Unlock()
+		l.mu.Unlock()
+		return nil
+	}
 	l.buf, l.spare = l.spare, nil
 	if l.buf == nil {
 		l.buf = make([]byte, 0, logBuffer)
 	}
-	l.out.Lock()
 	l.mu.Unlock()
 	_, err := l.w.Write(full)
 	l.out.Unlock()
