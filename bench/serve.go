@@ -32,10 +32,7 @@ import (
 func serve(bareAddr, logFile string) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var scfg store.Config
-	var hcfg server.Config
-	check(envconfig.Process("", &scfg))
-	check(envconfig.Process("", &hcfg))
+	scfg, hcfg := settings()
 	level := slog.LevelInfo // etcdapi's default LOG_LEVEL: one access log line per request
 	level.UnmarshalText([]byte(os.Getenv("LOG_LEVEL")))
 	f, err := os.Create(logFile)
@@ -57,6 +54,15 @@ func serve(bareAddr, logFile string) {
 	<-ctx.Done()
 	api.Shutdown(context.Background())
 	bare.Shutdown(context.Background())
+}
+
+// settings reads etcdapi's settings from the environment, as main.go does.
+func settings() (store.Config, server.Config) {
+	var scfg store.Config
+	var hcfg server.Config
+	check(envconfig.Process("", &scfg))
+	check(envconfig.Process("", &hcfg))
+	return scfg, hcfg
 }
 
 // bareHandlers answer the benchmark's requests with the same etcd operation as
@@ -107,10 +113,7 @@ func bareHandlers(cli *clientv3.Client) http.Handler {
 func etcdAlone() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var scfg store.Config
-	var hcfg server.Config
-	check(envconfig.Process("", &scfg))
-	check(envconfig.Process("", &hcfg))
+	scfg, hcfg := settings()
 	ec := embed.NewConfig()
 	ec.Name, ec.Dir = scfg.Name, scfg.DataDir
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = scfg.ListenClientURLs, scfg.ListenClientURLs

@@ -84,22 +84,10 @@ func TestEveryRequestGetsOneAccessLine(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for the LogWriter's writes and the test's reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 // TestLogWriterKeepsEveryLineInOrder: lines written at once by many goroutines,
 // over many buffers, all arrive whole, each goroutine's in its order.
 func TestLogWriterKeepsEveryLineInOrder(t *testing.T) {
-	var out lockedBuffer
+	var out testenv.Buffer
 	l := NewLogWriter(&out)
 	const writers, lines = 8, 5000
 	var wg sync.WaitGroup
@@ -113,7 +101,7 @@ func TestLogWriterKeepsEveryLineInOrder(t *testing.T) {
 	wg.Wait()
 	l.Close()
 	next := make([]int, writers)
-	for _, line := range strings.Split(strings.TrimSuffix(out.buf.String(), "\n"), "\n") {
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
 		var g, n int
 		if _, err := fmt.Sscanf(line, "g%d n%d", &g, &n); err != nil || g < 0 || g >= writers || n != next[g] || len(line) != len(fmt.Sprintf("g%d n%d %s", g, n, strings.Repeat("x", n%40))) {
 			t.Fatalf("line %q: want g%d's line %d (%v)", line, g, next[max(0, min(g, writers-1))], err)
@@ -129,7 +117,7 @@ func TestLogWriterKeepsEveryLineInOrder(t *testing.T) {
 
 // blockedWriter blocks its first Write until released, as a stuck terminal would.
 type blockedWriter struct {
-	lockedBuffer
+	testenv.Buffer
 	once              sync.Once
 	entered, released chan struct{}
 }
@@ -139,7 +127,7 @@ func (b *blockedWriter) Write(p []byte) (int, error) {
 		close(b.entered)
 		<-b.released
 	})
-	return b.lockedBuffer.Write(p)
+	return b.Buffer.Write(p)
 }
 
 // TestLogWriterDoesNotHoldLinesBackDuringASlowWrite: while a full buffer is
@@ -161,7 +149,7 @@ func TestLogWriterDoesNotHoldLinesBackDuringASlowWrite(t *testing.T) {
 	}
 	close(w.released)
 	l.Close()
-	if got := w.buf.String(); !strings.HasSuffix(got, "a\nnext\n") {
+	if got := w.String(); !strings.HasSuffix(got, "a\nnext\n") {
 		t.Fatalf("log ends with %q", got[max(0, len(got)-20):])
 	}
 }
