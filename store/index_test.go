@@ -42,6 +42,17 @@ func found(t testing.TB, s *store.Store, q string) []string {
 	return out
 }
 
+// names are the nomes of a page's users, in its order.
+func names(docs [][]byte) []string {
+	out := make([]string, len(docs))
+	for i, d := range docs {
+		var u struct{ Nome string }
+		json.Unmarshal(d, &u)
+		out[i] = u.Nome
+	}
+	return out
+}
+
 func TestSearchSeesEveryAcknowledgedWrite(t *testing.T) {
 	ctx := context.Background()
 	for i := range 50 {
@@ -199,14 +210,8 @@ func TestSearchPagesShowOnlyWhatMatchedAtTheirRevision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, d := range next.Docs {
-		var u struct{ Nome string }
-		json.Unmarshal(d, &u)
-		names = append(names, u.Nome)
-	}
-	if !slices.Equal(names, []string{"Página Fiel 3"}) {
-		t.Fatalf("second page at revision %d: %q", first.Revision, names)
+	if got := names(next.Docs); !slices.Equal(got, []string{"Página Fiel 3"}) {
+		t.Fatalf("second page at revision %d: %q", first.Revision, got)
 	}
 }
 
@@ -237,14 +242,8 @@ func TestABroadPageReadsEveryUserPastForeignKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var names []string
-		for _, d := range p.Docs {
-			var u struct{ Nome string }
-			json.Unmarshal(d, &u)
-			names = append(names, u.Nome)
-		}
-		if !slices.Equal(names, want) {
-			t.Fatalf("page: %q, want %q", names, want)
+		if got := names(p.Docs); !slices.Equal(got, want) {
+			t.Fatalf("page: %q, want %q", got, want)
 		}
 	}
 }
