@@ -21,18 +21,25 @@ var (
 	idCount  atomic.Uint64
 )
 
+// The headers set on every answer, spelled as net/http stores them: another
+// spelling costs a canonicalising copy on each Set and Get.
+const (
+	requestIDHeader = "X-Request-Id"
+	etagHeader      = "Etag"
+)
+
 // requestID keeps the caller's X-Request-ID, or makes one, for the answer and the logs.
 func (s *server) requestID(c *gin.Context) {
-	id := c.GetHeader("X-Request-ID")
+	id := c.GetHeader(requestIDHeader)
 	if id == "" || len(id) > 128 {
 		id = idPrefix + strconv.FormatUint(idCount.Add(1), 36)
 	}
-	c.Header("X-Request-ID", id)
+	c.Header(requestIDHeader, id)
 	c.Next()
 }
 
 // requestIDOf is the request's id, from its answer's header.
-func requestIDOf(c *gin.Context) string { return c.Writer.Header().Get("X-Request-ID") }
+func requestIDOf(c *gin.Context) string { return c.Writer.Header().Get(requestIDHeader) }
 
 // accessLog writes one line per request and counts it in the metrics.
 func (s *server) accessLog(c *gin.Context) {

@@ -103,7 +103,7 @@ func (s *server) createUser(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/usuarios/"+id)
-	c.Header("ETag", etag(rev))
+	c.Header(etagHeader, etag(rev))
 	// Written by hand: the stored document is valid JSON already, no need to re-encode it.
 	body := make([]byte, 0, len(doc)+160)
 	body = append(body, `{"mensagem":"Usuário criado com sucesso","id":"`...)
@@ -121,7 +121,7 @@ func (s *server) getUser(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.Header("ETag", etag(rev))
+	c.Header(etagHeader, etag(rev))
 	c.Data(http.StatusOK, jsonType, doc)
 }
 
@@ -179,7 +179,7 @@ func (s *server) updateUser(c *gin.Context, edit func(cur []byte, body map[strin
 		s.fail(c, err)
 		return
 	}
-	c.Header("ETag", etag(rev))
+	c.Header(etagHeader, etag(rev))
 	c.JSON(http.StatusOK, gin.H{"mensagem": "Usuário atualizado", "id": id, "usuario": json.RawMessage(doc)})
 }
 
