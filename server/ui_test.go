@@ -74,8 +74,17 @@ func TestDashboardInARealBrowser(t *testing.T) {
 	waitFor("lock's line", `document.querySelector('#locks tr[data-recurso="painel"] td:last-child')?.textContent === "1"`, 2*time.Second)
 	call(t, api, "DELETE", "/lock/painel", "")
 	got200(t, waiter)
-	leader := decode[obj](t, call(t, api, "POST", "/eleicao/painel/candidatar", `{"candidato":"navegador","valor":"10.0.0.1"}`))
+	leader := decode[obj](t, call(t, api, "POST", "/eleicao/painel/candidatar", `{"candidato":"navegador","valor":"10.0.0.1","ttl":6}`))
 	waitFor("election's leader", `[...document.querySelectorAll("#elections td")].some(td => td.textContent === "★ navegador")`, 2*time.Second)
+	// Renewed, the leader outlives the countdown the page had: the page learns it
+	// (a renovar writes no key, so no event comes).
+	leaderTTL := `parseInt([...document.querySelectorAll("#elections tr")].find(r => r.textContent.includes("★ navegador"))?.querySelector(".ttl")?.textContent)`
+	waitFor("leader's countdown under way", leaderTTL+` <= 4`, 4*time.Second)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(window.oldExpiry = Date.now() + (`+leaderTTL+`) * 1000) > 0`)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, call(t, api, "POST", "/eleicao/painel/renovar", `{"token":`+token(leader)+`}`), 200)
+	waitFor("renewed leader's time left", `Date.now() > window.oldExpiry + 500 && `+leaderTTL+` >= 1`, 5*time.Second)
 	slot := decode[obj](t, call(t, api, "POST", "/semaforo/painel", `{"holder":"navegador","limite":3}`))
 	waitFor("semaphore's holders", `[...document.querySelectorAll("#semaphores td")].some(td => td.textContent === "1/3")`, 2*time.Second)
 	shot("dashboard-coordination.png")

@@ -46,7 +46,13 @@ function renderSemaphores() {
       el("td", {}, ...s.ocupantes.map((o) => el("div", {}, `${o.holder} `, code("#" + o.token), ` ${left(o.expires)} s`))),
       el("td", { textContent: s.fila }))));
 }
-setInterval(() => { renderElections(); renderSemaphores(); }, 1000);
+// A leader's renovar writes no key, so no event tells of it: when a countdown
+// runs out, ask the server, which knows whether the lease was renewed.
+setInterval(() => {
+  if (elections.some((e) => left(e.expires) === 0)) loadElections().catch(() => {});
+  renderElections();
+  renderSemaphores();
+}, 1000);
 
 // --- semaphores refreshed every second, not streamed: a browser opens at most
 // 6 connections to one host over HTTP/1.1, and app.js's five /eventos streams
