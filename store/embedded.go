@@ -40,9 +40,12 @@ var gc struct {
 	saved    int
 }
 
-// lazyGC raises GOGC to 200 (unless it is set higher, or off) until the
-// returned func is called.
+// lazyGC raises GOGC to 200 (unless it is higher, or off, or the GOGC
+// variable chose it) until the returned func is called.
 func lazyGC() (restore func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
 	gc.Lock()
 	defer gc.Unlock()
 	if gc.starting == 0 {
@@ -133,8 +136,11 @@ func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.
 	ec.QuotaBackendBytes = cfg.QuotaBytes
 	// etcd's raft timing (100/1000 ms), unless the settings say otherwise
 	ownTiming := (cfg.HeartbeatMs != 0 && cfg.HeartbeatMs != ec.TickMs) || (cfg.ElectionMs != 0 && cfg.ElectionMs != ec.ElectionMs)
-	if ownTiming {
-		ec.TickMs, ec.ElectionMs = cfg.HeartbeatMs, cfg.ElectionMs
+	if ownTiming && cfg.HeartbeatMs != 0 {
+		ec.TickMs = cfg.HeartbeatMs
+	}
+	if ownTiming && cfg.ElectionMs != 0 {
+		ec.ElectionMs = cfg.ElectionMs
 	}
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = cfg.AutoCompactionRetention.String()

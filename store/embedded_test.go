@@ -61,6 +61,7 @@ func TestALoneMemberKeepsTheTimingItWasGiven(t *testing.T) {
 		{0, 0, 20, 200},
 		{100, 1000, 20, 200}, // etcd's own defaults, as the settings' defaults give them
 		{50, 600, 50, 600},
+		{0, 600, 100, 600}, // the election timeout set alone: etcd's heartbeat stays
 	} {
 		cfg := Config{Name: "solo", DataDir: t.TempDir(), ListenClientURLs: freeURL(t), ListenPeerURLs: freeURL(t),
 			InitialClusterState: "new", InitialClusterToken: "t", QuotaBytes: 1 << 30, HeartbeatMs: c.heartbeat, ElectionMs: c.election,
@@ -121,5 +122,16 @@ func TestLazyGCRestoresAfterOverlappingStarts(t *testing.T) {
 	b()
 	if gc := debug.SetGCPercent(100); gc != 100 {
 		t.Fatalf("GC percent %d after overlapping starts, want 100", gc)
+	}
+}
+
+// A GOGC the environment chose is the user's: starting a member leaves it.
+func TestLazyGCLeavesAChosenGOGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(50))
+	t.Setenv("GOGC", "50")
+	restore := lazyGC()
+	defer restore()
+	if gc := debug.SetGCPercent(50); gc != 50 {
+		t.Fatalf("GC percent %d while a member starts with GOGC=50, want 50", gc)
 	}
 }
