@@ -232,7 +232,7 @@ func TestEventsShowElectionsAndSemaphores(t *testing.T) {
 	semaphores := openStream(t, srv.Client(), srv.URL+"/eventos?prefixo=/semaphores/observado/")
 	w := call(t, api, "POST", "/eleicao/observada/candidatar", `{"candidato":"ana","valor":"10.0.0.1"}`)
 	expect(t, w, 200)
-	call(t, api, "PUT", "/eleicao/observada", `{"token":`+fmt.Sprint(num(decode[obj](t, w), "token"))+`,"valor":"10.0.0.9"}`)
+	expect(t, call(t, api, "PUT", "/eleicao/observada", `{"token":`+fmt.Sprint(num(decode[obj](t, w), "token"))+`,"valor":"10.0.0.9"}`), 200)
 	expect(t, call(t, api, "POST", "/semaforo/observado", `{"holder":"h","limite":2}`), 200)
 	for i, want := range []string{"10.0.0.1", "10.0.0.9"} {
 		ev := elections.take(t, 1)[0]

@@ -40,8 +40,9 @@ type participant struct {
 	own, short clientv3.LeaseID // short is 0 when the request may not wait
 	// While a participant that may wait is in line, alive ends when it is
 	// served or leaves, or with the cause errLeftLine when a lease is lost.
-	alive context.Context
-	stop  context.CancelFunc
+	alive  context.Context
+	stop   context.CancelFunc
+	waited bool // its own lease then needs a fresh TTL when it is served
 }
 
 // newParticipant grants the leases of a request's place under prefix: its
@@ -88,6 +89,7 @@ func (p *participant) lease() clientv3.LeaseID {
 // serveAfter waits, up to wait, until turn says the participant's turn came,
 // and then serves it; errLeftLine as soon as one of its leases is lost.
 func (s *Store) serveAfter(ctx context.Context, p *participant, wait time.Duration, keyStays bool, turn func(context.Context) error) error {
+	p.waited = true
 	wctx, cancel := context.WithTimeout(p.alive, wait)
 	err := turn(wctx)
 	cancel()
@@ -126,6 +128,9 @@ func (s *Store) served(ctx context.Context, p *participant, keyStays bool) error
 	}
 	p.stop()
 	s.revoke(p.short)
+	if !p.waited {
+		return nil // served at once: its own lease was granted a moment ago
+	}
 	_, err := s.renew(ctx, p.own, errLeftLine)
 	return err
 }
