@@ -133,10 +133,11 @@ func NewLogHandler(w io.Writer, json bool, level slog.Leveler) *LogHandler {
 
 // access writes one access log line: what slog.Logger.LogAttrs(ctx,
 // slog.LevelInfo, "request", method, route, path, status, duration_ms,
-// request_id) writes, and through it when a value needs quoting or escaping.
+// request_id) writes, and through it when a value needs quoting or escaping
+// or the handler is not one of NewLogHandler's.
 func (h *LogHandler) access(ctx context.Context, method, route, path string, status int, took time.Duration, id string) {
 	ms := float64(took.Microseconds()) / 1000
-	if !plain(method) || !plain(route) || !plain(path) || !plain(id) {
+	if h.w == nil || !plain(method) || !plain(route) || !plain(path) || !plain(id) {
 		slog.New(h.Handler).LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", method), slog.String("route", route),
 			slog.String("path", path), slog.Int("status", status), slog.Float64("duration_ms", ms), slog.String("request_id", id))
 		return

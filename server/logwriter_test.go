@@ -62,12 +62,21 @@ func afterTime(t *testing.T, line string, asJSON bool) string {
 	return rest
 }
 
-// Every request gets its line from the hand-written path (the slog handler
-// here writes nowhere), at info and not above.
+// Every request gets its line, at info and not above: from the hand-written
+// path (the slog handler here writes nowhere), and through slog when the
+// logger is any other handler.
 func TestEveryRequestGetsOneAccessLine(t *testing.T) {
-	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
+	for _, c := range []struct {
+		level  slog.Level
+		ownLog bool
+	}{{slog.LevelInfo, true}, {slog.LevelWarn, true}, {slog.LevelInfo, false}} {
+		level := c.level
 		var out testenv.Buffer
-		h := New(st, testConfig(), slog.New(&LogHandler{Handler: slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: level}), w: &out}))
+		log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: level}))
+		if c.ownLog {
+			log = slog.New(&LogHandler{Handler: slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: level}), w: &out})
+		}
+		h := New(st, testConfig(), log)
 		call(t, h, "GET", "/usuarios/nao-existe", "", "X-Request-ID", "linha-1")
 		call(t, h, "GET", "/healthz", "", "X-Request-ID", "linha-2")
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")

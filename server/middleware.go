@@ -47,19 +47,9 @@ func (s *server) accessLog(c *gin.Context) {
 	c.Next()
 	took := time.Since(start)
 	observe(c, took)
-	if s.access != nil {
-		if s.access.Enabled(c.Request.Context(), slog.LevelInfo) {
-			s.access.access(c.Request.Context(), c.Request.Method, c.FullPath(), c.Request.URL.Path, c.Writer.Status(), took, requestIDOf(c))
-		}
-		return
+	if s.access.Enabled(c.Request.Context(), slog.LevelInfo) {
+		s.access.access(c.Request.Context(), c.Request.Method, c.FullPath(), c.Request.URL.Path, c.Writer.Status(), took, requestIDOf(c))
 	}
-	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
-		slog.String("method", c.Request.Method),
-		slog.String("route", c.FullPath()),
-		slog.String("path", c.Request.URL.Path),
-		slog.Int("status", c.Writer.Status()),
-		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
-		slog.String("request_id", requestIDOf(c)))
 }
 
 // validIdentifier matches [A-Za-z0-9._-]{1,128} but not . or .. (a loop: the

@@ -27,14 +27,16 @@ type server struct {
 	store  *store.Store
 	cfg    Config
 	log    *slog.Logger
-	access *LogHandler // the access log's own writer, when log is built on one
+	access *LogHandler // writes the access log's lines
 }
 
 // New builds the API's handler over st.
 func New(st *store.Store, cfg Config, log *slog.Logger) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	s := &server{store: st, cfg: cfg, log: log}
-	s.access, _ = log.Handler().(*LogHandler)
+	if s.access, _ = log.Handler().(*LogHandler); s.access == nil {
+		s.access = &LogHandler{Handler: log.Handler()} // every line through slog
+	}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.UseRawPath = true // an escaped "/" stays inside its path parameter, and gets a 400
