@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"runtime"
 	"slices"
 	"sort"
@@ -72,17 +71,12 @@ func (x *userIndex) put(id string, doc []byte) {
 }
 
 // userName is a stored user's folded nome; false for a value that is not a
-// JSON object with a string nome (another client's). Unmarshal checks that
-// the whole value is valid JSON; of the values that are not objects, only
-// null would decode into the struct without an error.
+// JSON object with a string nome (another client's).
 func userName(doc []byte) (string, bool) {
-	if v := bytes.TrimLeft(doc, " \t\r\n"); len(v) == 0 || v[0] != '{' {
-		return "", false
-	}
 	var u struct {
 		Nome string `json:"nome"`
 	}
-	if json.Unmarshal(doc, &u) != nil {
+	if !decodeObject(doc, &u) {
 		return "", false
 	}
 	return fold(u.Nome), true

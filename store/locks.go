@@ -41,7 +41,7 @@ type lockValue struct {
 // something there that is not a lock (the lock is held all the same).
 func lockOf(resource string, kv *mvccpb.KeyValue) (l Lock, ok bool) {
 	var v lockValue
-	ok = isObject(kv.Value) && json.Unmarshal(kv.Value, &v) == nil
+	ok = decodeObject(kv.Value, &v)
 	return Lock{Resource: resource, Holder: v.Holder, Token: kv.CreateRevision, TTL: v.TTL, AcquiredAt: v.AcquiredAt}, ok
 }
 

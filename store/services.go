@@ -60,7 +60,7 @@ func (s *Store) Instances(ctx context.Context, service string) ([]LiveInstance, 
 		if left[i] < 0 {
 			continue // expired a moment ago
 		}
-		if !isObject(kv.Value) || json.Unmarshal(kv.Value, &inst.Instance) != nil {
+		if !decodeObject(kv.Value, &inst.Instance) {
 			skipped = append(skipped, string(kv.Key))
 			continue
 		}
@@ -116,7 +116,7 @@ func (s *Store) Services(ctx context.Context) ([]ServiceCount, error) {
 	var skipped []string
 	for _, kv := range resp.Kvs {
 		var inst Instance
-		if !isObject(kv.Value) || json.Unmarshal(kv.Value, &inst) != nil {
+		if !decodeObject(kv.Value, &inst) {
 			skipped = append(skipped, string(kv.Key))
 			continue
 		}

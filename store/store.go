@@ -228,9 +228,16 @@ func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
 func (s *Store) leaderless() bool { return s.member != nil && s.member.etcd.Server.Leader() == 0 }
 
 // isObject tells whether a stored value is a JSON object, as etcdapi writes users.
-func isObject(v []byte) bool {
+func isObject(v []byte) bool { return startsObject(v) && json.Valid(v) }
+
+// decodeObject decodes a stored value into dst if it is a JSON object (one
+// pass: Unmarshal checks the whole value is valid JSON, and of the values that
+// are not objects only null would decode without an error).
+func decodeObject(v []byte, dst any) bool { return startsObject(v) && json.Unmarshal(v, dst) == nil }
+
+func startsObject(v []byte) bool {
 	v = bytes.TrimLeft(v, " \t\r\n")
-	return len(v) > 0 && v[0] == '{' && json.Valid(v)
+	return len(v) > 0 && v[0] == '{'
 }
 
 // skipped logs, once per listing, the keys left out of it because another
