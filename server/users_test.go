@@ -321,6 +321,24 @@ func TestListCursorOlderThanCompactionIsGone(t *testing.T) {
 	expect(t, call(t, api, "GET", nextFound, ""), http.StatusGone)
 }
 
+func TestCursorFromTheFutureIsBadRequest(t *testing.T) {
+	createUser(t, `{"nome":"Cursor do Futuro"}`)
+	resp, err := st.Client().Get(context.Background(), "/users/", clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := resp.Header.Revision + 1_000_000
+	for name, path := range map[string]string{
+		"listing":          "/usuarios?limite=2&cursor=" + makeCursor(future, "x"),
+		"search":           "/usuarios/buscar?nome=cursor+do+futuro&limite=2&cursor=" + makeCursor(future, "0"), // ids after "0": the user is found
+		"search, no match": "/usuarios/buscar?nome=a&limite=2&cursor=" + makeCursor(future, "x"),                // ids after "x": none
+	} {
+		t.Run(name, func(t *testing.T) {
+			expect(t, call(t, api, "GET", path, ""), http.StatusBadRequest)
+		})
+	}
+}
+
 func TestSearchPagesLikeTheListing(t *testing.T) {
 	var want []string
 	for i := range 7 {

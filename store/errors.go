@@ -30,6 +30,7 @@ var (
 	ErrNoSlot            = errors.New("no place left in the semaphore")
 	ErrLimitMismatch     = errors.New("limit differs from the current holders'")
 	ErrCompacted         = errors.New("revision compacted")
+	ErrFutureRev         = errors.New("revision newer than the store's")
 	ErrUnavailable       = errors.New("etcd unavailable")
 	ErrNoSpace           = errors.New("etcd space quota reached")
 	// ErrUnreadable: another etcd client wrote a value under one of etcdapi's
@@ -46,6 +47,8 @@ func wrap(err error) error {
 		return fmt.Errorf("%w: %v", ErrNoSpace, err)
 	case errors.Is(err, rpctypes.ErrCompacted):
 		return fmt.Errorf("%w: %v", ErrCompacted, err)
+	case errors.Is(err, rpctypes.ErrFutureRev):
+		return fmt.Errorf("%w: %v", ErrFutureRev, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	case errors.Is(err, context.Canceled):

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -61,6 +62,10 @@ func (s *Store) SearchUsers(ctx context.Context, q string, rev int64, after stri
 		return UserPage{}, err
 	}
 	at := h.rev
+	if rev > at {
+		// The index has seen every acknowledged write: no cursor was made at rev.
+		return UserPage{}, fmt.Errorf("%w: %d, index at %d", ErrFutureRev, rev, at)
+	}
 	if rev == 0 {
 		rev = at
 	}
