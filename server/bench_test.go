@@ -20,7 +20,7 @@ func BenchmarkNewUser(b *testing.B) {
 		if err := json.Unmarshal(body, &fields); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := newUser(fields, "2bb66acb-3a15-45f0-84af-83135fa87ca9", ""); err != nil {
+		if _, _, err := newUser(fields, "2bb66acb-3a15-45f0-84af-83135fa87ca9", ""); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -33,10 +33,12 @@ var fieldProblems = map[string]string{
 }
 
 // newUser validates a client's fields and returns the document to store,
-// with the server's own fields set (createdAt kept from the stored user, if any).
-func newUser(fields map[string]json.RawMessage, id, createdAt string) ([]byte, error) {
-	if err := bind(fields, &userRules{}, fieldProblems); err != nil {
-		return nil, err
+// with the server's own fields set (createdAt kept from the stored user, if
+// any), and its email: exactly the field "email", "" for none.
+func newUser(fields map[string]json.RawMessage, id, createdAt string) ([]byte, string, error) {
+	var rules userRules
+	if err := bind(fields, &rules, fieldProblems); err != nil {
+		return nil, "", err
 	}
 	doc := make(map[string]json.RawMessage, len(fields)+3)
 	for k, v := range fields {
@@ -56,7 +58,7 @@ func newUser(fields map[string]json.RawMessage, id, createdAt string) ([]byte, e
 	doc["_id"], _ = json.Marshal(id)
 	doc["criado_em"], _ = json.Marshal(createdAt)
 	doc["atualizado_em"], _ = json.Marshal(now)
-	return encodeObject(doc), nil
+	return encodeObject(doc), rules.Email, nil
 }
 
 // encodeObject writes fields as a JSON object with sorted keys, as
@@ -92,12 +94,12 @@ func (s *server) createUser(c *gin.Context) {
 		return
 	}
 	id := uuid.NewString()
-	doc, err := newUser(fields, id, "")
+	doc, email, err := newUser(fields, id, "")
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	rev, err := s.store.CreateUser(c.Request.Context(), id, doc)
+	rev, err := s.store.CreateUser(c.Request.Context(), id, email, doc)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -173,7 +175,8 @@ func (s *server) updateUser(c *gin.Context, edit func(cur []byte, body map[strin
 			CriadoEm string `json:"criado_em"`
 		}
 		json.Unmarshal(cur, &kept)
-		return newUser(fields, id, kept.CriadoEm)
+		doc, _, err := newUser(fields, id, kept.CriadoEm)
+		return doc, err
 	})
 	if err != nil {
 		s.fail(c, err)

@@ -97,6 +97,55 @@ func TestCreateUserRejectsBadInput(t *testing.T) {
 	}
 }
 
+// encoding/json matches keys ignoring case; the email index must not.
+func TestEmailIndexUsesExactlyTheEmailField(t *testing.T) {
+	owner := func(email string) string {
+		t.Helper()
+		resp, err := st.Client().Get(context.Background(), "/indices/email/"+strings.ToLower(email))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Kvs) == 0 {
+			return ""
+		}
+		return string(resp.Kvs[0].Value)
+	}
+	w := call(t, api, "POST", "/usuarios", `{"nome":"a","EMAIL":"not-an-email"}`)
+	expect(t, w, 201)
+	got := decode[obj](t, w)
+	if u := got["usuario"].(obj); u["EMAIL"] != "not-an-email" || u["email"] != nil {
+		t.Fatalf("usuario: %v", u)
+	}
+	resp, err := st.Client().Get(context.Background(), "/indices/email/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range resp.Kvs {
+		if string(kv.Value) == got["id"] {
+			t.Fatalf("EMAIL went into the email index: %s", kv.Key)
+		}
+	}
+	expect(t, call(t, api, "POST", "/usuarios", `{"nome":"b","Email":"not-an-email"}`), 201)
+
+	// An address under another case of the field is not the user's email:
+	// writing or deleting that user leaves the index to the address's owner.
+	email := uniqueEmail(t)
+	other, _ := createUser(t, `{"nome":"c","EMAIL":"`+email+`"}`)
+	id, _ := createUser(t, `{"nome":"d","email":"`+email+`"}`)
+	expect(t, call(t, api, "PATCH", "/usuarios/"+other, `{"EMAIL":null}`), 200)
+	expect(t, call(t, api, "PUT", "/usuarios/"+other, `{"nome":"c","eMail":"`+email+`"}`), 200)
+	expect(t, call(t, api, "DELETE", "/usuarios/"+other, ""), 200)
+	if got := owner(email); got != id {
+		t.Fatalf("index of %s names %q, want %s", email, got, id)
+	}
+	// Moving the address to another case of the field lets it go.
+	expect(t, call(t, api, "PUT", "/usuarios/"+id, `{"nome":"d","Email":"`+email+`"}`), 200)
+	if got := owner(email); got != "" {
+		t.Fatalf("index of %s still names %q", email, got)
+	}
+	createUser(t, `{"nome":"e","email":"`+email+`"}`)
+}
+
 func countKeys(t testing.TB, prefix string) int64 {
 	t.Helper()
 	resp, err := st.Client().Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
@@ -368,7 +417,7 @@ func TestSearchPagesLikeTheListing(t *testing.T) {
 		if pages == 0 {
 			// A match written after the first page, its id after every other: the
 			// later pages are of the first page's revision, and leave it out.
-			if _, err := st.CreateUser(context.Background(), "zzzz-depois-da-busca", []byte(`{"_id":"zzzz-depois-da-busca","nome":"Paginação da Busca depois","criado_em":"2026-11-29T00:00:00Z","atualizado_em":"2026-11-29T00:00:00Z"}`)); err != nil {
+			if _, err := st.CreateUser(context.Background(), "zzzz-depois-da-busca", "", []byte(`{"_id":"zzzz-depois-da-busca","nome":"Paginação da Busca depois","criado_em":"2026-11-29T00:00:00Z","atualizado_em":"2026-11-29T00:00:00Z"}`)); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { st.Client().Delete(context.Background(), "/users/zzzz-depois-da-busca") })

@@ -21,22 +21,27 @@ func UserKey(id string) string { return usersPrefix + id }
 
 func emailKey(email string) string { return emailPrefix + strings.ToLower(email) }
 
-// emailOf reads the email out of a stored user document.
+// emailOf reads the email out of a stored user document: exactly the field
+// "email". Decoding into a struct would also take "EMAIL" or "Email", which
+// encoding/json matches ignoring case, and those are fields like any other.
 func emailOf(doc []byte) string {
-	var u struct {
-		Email string `json:"email"`
+	var fields map[string]json.RawMessage
+	var email string
+	if json.Unmarshal(doc, &fields) != nil || json.Unmarshal(fields["email"], &email) != nil {
+		return ""
 	}
-	json.Unmarshal(doc, &u)
-	return u.Email
+	return email
 }
 
 // CreateUser stores doc under /users/{id} and claims its email in the same
-// transaction, so two users never share an email. It returns the user's revision.
-func (s *Store) CreateUser(ctx context.Context, id string, doc []byte) (int64, error) {
+// transaction, so two users never share an email. email is doc's field
+// "email" ("" for none), which the caller has read already: users are written
+// a lot, and the store need not decode the document again. It returns the
+// user's revision.
+func (s *Store) CreateUser(ctx context.Context, id, email string, doc []byte) (int64, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	key := UserKey(id)
-	email := emailOf(doc)
 	if email == "" {
 		// ids are random (UUIDv4): without an email there is nothing to collide.
 		resp, err := s.cli.Put(ctx, key, string(doc))
