@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -22,6 +21,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"go.etcd.io/etcd/api/v3/version"
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 
 	"etcdapi/demo"
 	"etcdapi/server"
@@ -100,6 +100,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// Its members are local and serve plain HTTP: say so rather than ignore the setting.
 		return usageError{errors.New("demo runs its own members over plain HTTP on loopback: TLS_CERT_FILE and ETCD_ENDPOINTS do not apply")}
 	}
+	logw := server.NewLogWriter(stderr)
+	defer logw.Close()
+	log := newLogger(cfg.Log, logw)
+	warnIfExposed(log, cfg)
 	switch cmd {
 	case "restore":
 		if err := store.Restore(rest[0], cfg.Store, zap.NewNop()); err != nil {
@@ -108,12 +112,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "etcdapi: restored %s into %s\n", rest[0], cfg.Store.DataDir)
 		return nil
 	case "demo":
-		return demo.Run(ctx, demo.Config{Members: members, Addr: cfg.Server.Addr, Token: cfg.Server.Token, StartupTimeout: cfg.Store.StartupTimeout, MaxBodyBytes: cfg.Server.MaxBodyBytes}, stdout, stderr)
+		return demo.Run(ctx, demo.Config{Members: members, Addr: cfg.Server.Addr, Token: cfg.Server.Token, StartupTimeout: cfg.Store.StartupTimeout, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+			CORSOrigins: cfg.Server.CORSOrigins, AllowedHosts: cfg.Server.AllowedHosts}, stdout, stderr)
 	}
-	logw := server.NewLogWriter(stderr)
-	defer logw.Close()
-	log := newLogger(cfg.Log, logw)
-	warnIfExposed(log, cfg)
 
 	// Listen before starting etcd: a port in use fails at once.
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
@@ -121,6 +122,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.Server.Addr, err)
 	}
 	defer ln.Close()
+	// Connections past the limit wait in the kernel's queue: the member
+	// always has file descriptors left for its log and database.
+	ln = netutil.LimitListener(ln, maxConns(cfg.Server.MaxConns))
 
 	st, err := store.Open(ctx, cfg.Store, log)
 	if err != nil {
@@ -133,12 +137,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// instead of holding Shutdown until its limit.
 	base, cancelBase := context.WithCancelCause(context.Background())
 	defer cancelBase(nil)
-	srv := &http.Server{
-		Handler:           server.New(st, cfg.Server, log),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
+	srv := server.HTTPServer(server.New(st, cfg.Server, log))
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	srv.BaseContext = func(net.Listener) context.Context { return base }
 	srv.RegisterOnShutdown(func() { cancelBase(server.ErrShuttingDown) })
 	printBanner(stdout, cfg, st, ln.Addr().String())
 
@@ -188,6 +189,17 @@ func loadSettings(got map[string]string) (settings, error) {
 	}
 	if s := cfg.Store.InitialClusterState; s != "new" && s != "existing" {
 		return cfg, usageError{fmt.Errorf("invalid %s=%q: want new or existing", settingName(got, "ETCD_INITIAL_CLUSTER_STATE"), s)}
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"MAX_STREAMS", cfg.Server.MaxStreams}, {"MAX_WAITERS", cfg.Server.MaxWaiters}} {
+		if n.v < 1 {
+			return cfg, usageError{fmt.Errorf("invalid %s=%d: want at least 1", settingName(got, n.name), n.v)}
+		}
+	}
+	if cfg.Server.MaxConns < 0 {
+		return cfg, usageError{fmt.Errorf("invalid %s=%d: want 0 (automatic) or more", settingName(got, "MAX_CONNS"), cfg.Server.MaxConns)}
 	}
 	if (cfg.Server.TLSCertFile == "") != (cfg.Server.TLSKeyFile == "") {
 		return cfg, usageError{errors.New("TLS_CERT_FILE and TLS_KEY_FILE (--tls-cert-file, --tls-key-file) go together")}
@@ -250,29 +262,29 @@ func goVersion() string {
 	return "go"
 }
 
+// maxConns is MAX_CONNS, or when 0 half the open-file limit, at most 4096.
+func maxConns(setting int) int {
+	if setting > 0 {
+		return setting
+	}
+	n := openFileLimit() / 2
+	if n == 0 || n > 4096 {
+		n = 4096
+	}
+	return int(n)
+}
+
 // warnIfExposed says so when something listens beyond loopback without protection.
 func warnIfExposed(log *slog.Logger, cfg settings) {
-	if !loopback(cfg.Server.Addr) && cfg.Server.Token == "" && cfg.Server.TLSCertFile == "" {
+	if !server.LoopbackAddr(cfg.Server.Addr) && cfg.Server.Token == "" && cfg.Server.TLSCertFile == "" {
 		log.Warn("the API listens beyond loopback with neither API_TOKEN nor TLS: anyone on the network can change its data", "HTTP_ADDR", cfg.Server.Addr)
 	}
 	if len(cfg.Store.Endpoints) > 0 {
 		return
 	}
 	for _, u := range append(cfg.Store.ListenClientURLs, cfg.Store.ListenPeerURLs...) {
-		if !loopback(u.Host) && u.Scheme == "http" {
+		if !server.LoopbackAddr(u.Host) && u.Scheme == "http" {
 			log.Warn("the embedded etcd member listens beyond loopback without TLS or auth: anyone on the network can read and change its data", "url", u.String())
 		}
 	}
-}
-
-func loopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

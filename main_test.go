@@ -74,8 +74,13 @@ func envValue(env []string, key string) string {
 // start runs the binary with env (on top of a clean environment) and does not wait.
 func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{out: new(output), done: make(chan error, 1)}
-	p.cmd = exec.Command(binary, args...)
+	return startCmd(t, exec.Command(binary, args...), env)
+}
+
+// startCmd runs cmd, a command that execs the binary, as start does.
+func startCmd(t testing.TB, cmd *exec.Cmd, env []string) *proc {
+	t.Helper()
+	p := &proc{out: new(output), done: make(chan error, 1), cmd: cmd}
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	p.cmd.Dir = t.TempDir()
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -324,7 +329,7 @@ func TestFailsFastWithOneClearLine(t *testing.T) {
 }
 
 func TestInvalidSettingsExit2NamingTheVariable(t *testing.T) {
-	for _, kv := range []string{"REQUEST_TIMEOUT=abc", "ETCD_LISTEN_CLIENT_URLS=ftp://x", "ETCD_ADVERTISE_CLIENT_URLS=not a url", "MAX_BODY_BYTES=big", "ETCD_INITIAL_CLUSTER_STATE=old", "LOG_LEVEL=loud"} {
+	for _, kv := range []string{"REQUEST_TIMEOUT=abc", "ETCD_LISTEN_CLIENT_URLS=ftp://x", "ETCD_ADVERTISE_CLIENT_URLS=not a url", "MAX_BODY_BYTES=big", "ETCD_INITIAL_CLUSTER_STATE=old", "LOG_LEVEL=loud", "CORS_ORIGINS=painel.exemplo.com", "CORS_ORIGINS=http://a.example/caminho", "MAX_STREAMS=0"} {
 		p := start(t, []string{kv})
 		if code := p.exit(t, 5*time.Second); code != 2 {
 			t.Fatalf("%s: exit %d:\n%s", kv, code, p.out)
@@ -383,12 +388,18 @@ type obj = map[string]any
 // request sends body as JSON ("" for none) and decodes the answer into a T.
 func request[T any](t testing.TB, method, url, body string) (int, T) {
 	t.Helper()
+	return requestWith[T](t, http.DefaultClient, method, url, body)
+}
+
+// requestWith is request through client.
+func requestWith[T any](t testing.TB, client *http.Client, method, url, body string) (int, T) {
+	t.Helper()
 	var v T
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

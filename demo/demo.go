@@ -18,15 +18,19 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"etcdapi/server"
 )
 
 // Config is what the supervisor needs of etcdapi's settings.
 type Config struct {
-	Members        int           // odd, 1..7
-	Addr           string        // HTTP_ADDR: where the supervisor listens
-	Token          string        // API_TOKEN: the children inherit it, /demo/membros needs it
-	StartupTimeout time.Duration // bound on a member answering /readyz
-	MaxBodyBytes   int64         // request bodies are kept to retry them on the next member
+	Members        int            // odd, 1..7
+	Addr           string         // HTTP_ADDR: where the supervisor listens
+	Token          string         // API_TOKEN: the children inherit it, /demo/membros needs it
+	StartupTimeout time.Duration  // bound on a member answering /readyz
+	MaxBodyBytes   int64          // request bodies are kept to retry them on the next member
+	CORSOrigins    server.Origins // CORS_ORIGINS: other origins whose pages may send writes
+	AllowedHosts   []string       // ALLOWED_HOSTS: more Host names served on loopback without a token
 }
 
 // Member timing: a quick election, so a stopped leader is replaced within a second or so.
@@ -71,7 +75,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 	}
 
-	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := server.HTTPServer(c.handler())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	c.banner(stdout, "http://"+ln.Addr().String(), time.Since(began))

@@ -20,11 +20,11 @@ import (
 // routes, and every other route passed to a live member.
 func (c *cluster) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/ui/", http.StripPrefix("/ui/", http.FileServer(server.UI())))
+	mux.Handle("/ui/", server.UI())
 	mux.HandleFunc("GET /demo/membros", c.auth(c.listMembers))
 	mux.HandleFunc("POST /demo/membros/{nome}/parar", c.auth(c.stopMember))
 	mux.HandleFunc("POST /demo/membros/{nome}/iniciar", c.auth(c.startMember))
-	mux.Handle("/", &httputil.ReverseProxy{
+	mux.Handle("/", c.passOn(&httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "member" // the transport picks the member
 			pr.SetXForwarded()
@@ -35,8 +35,51 @@ func (c *cluster) handler() http.Handler {
 				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"erro": "Nenhum membro do cluster respondeu: " + err.Error()})
 			}
 		},
+	}))
+	return c.guard(mux)
+}
+
+// guard refuses, before anything else, what the members would refuse (SPEC §7):
+// a foreign Host on loopback without a token (DNS rebinding), and a write sent
+// by a page of another origin (the demo's own parar needs no body).
+func (c *cluster) guard(h http.Handler) http.Handler {
+	cop := server.CrossOrigin(c.cfg.CORSOrigins)
+	rebindable := c.cfg.Token == "" && server.LoopbackAddr(c.cfg.Addr)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rebindable && !server.AllowedHost(r.Host, c.cfg.AllowedHosts) {
+			writeJSON(w, http.StatusMisdirectedRequest, map[string]string{"erro": "Host não permitido: use localhost ou 127.0.0.1, ou inclua o nome em ALLOWED_HOSTS"})
+			return
+		}
+		if err := cop.Check(r); err != nil {
+			writeJSON(w, http.StatusForbidden, map[string]string{"erro": "Escrita de outra origem recusada: use a página do próprio etcdapi ou inclua a origem em CORS_ORIGINS"})
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
-	return mux
+}
+
+// passOn reads a request's body whole, so that it can go to the next member,
+// and hands the request to proxy. The token comes first: a client without it
+// must not make the supervisor hold MAX_BODY_BYTES for it. Once the body is in,
+// the connection's deadlines give way to one per write: the answer may be a
+// stream or a lock's waiting request, and a client that stops reading it is
+// still cut off.
+func (c *cluster) passOn(proxy http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 {
+			if !c.authorized(w, r) {
+				return
+			}
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.cfg.MaxBodyBytes))
+			if err != nil {
+				writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"erro": "Corpo da requisição grande demais"})
+				return
+			}
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		}
+		http.NewResponseController(w).SetReadDeadline(time.Time{})
+		proxy.ServeHTTP(server.NewDeadlineWriter(w, 30*time.Second), r)
+	})
 }
 
 // RoundTrip sends a proxied request to a live member, and to the next one when a
@@ -46,14 +89,11 @@ func (c *cluster) handler() http.Handler {
 // could create a second user or a second lock holder.
 func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body []byte
-	retry := true
 	if req.Body != nil && req.Body != http.NoBody {
 		var err error
-		if body, err = io.ReadAll(io.LimitReader(req.Body, c.cfg.MaxBodyBytes+1)); err != nil {
+		if body, err = io.ReadAll(req.Body); err != nil { // in memory already (passOn)
 			return nil, err
 		}
-		// A body too large for the members goes once, whole, and gets their 413.
-		retry = int64(len(body)) <= c.cfg.MaxBodyBytes
 	}
 	live := c.liveMembers()
 	if len(live) == 0 {
@@ -62,14 +102,13 @@ func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 	var err error
 	for i, m := range live {
 		out := req.Clone(req.Context())
-		out.URL.Host, out.Host = strings.TrimPrefix(m.api, "http://"), ""
+		// The client's Host goes on, so the member judges Origin against the
+		// URL the browser used, as the supervisor did.
+		out.URL.Host, out.Host = strings.TrimPrefix(m.api, "http://"), req.Host
 		if body != nil {
 			out.Body = io.NopCloser(bytes.NewReader(body))
-			if !retry {
-				out.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), req.Body))
-			}
 		}
-		last := i == len(live)-1 || !retry
+		last := i == len(live)-1
 		var resp *http.Response
 		resp, err = http.DefaultTransport.RoundTrip(out)
 		switch {
@@ -137,6 +176,7 @@ func (c *cluster) leader(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://member/cluster", nil)
+	req.Host = "" // the member's own address, as the Host it serves
 	if c.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
 	}
@@ -195,16 +235,24 @@ func (c *cluster) member(w http.ResponseWriter, r *http.Request) *member {
 // auth asks for API_TOKEN, as the members do.
 func (c *cluster) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if c.cfg.Token != "" {
-			got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if subtle.ConstantTimeCompare([]byte(got), []byte(c.cfg.Token)) != 1 {
-				w.Header().Set("WWW-Authenticate", "Bearer")
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"erro": "Token ausente ou inválido"})
-				return
-			}
+		if c.authorized(w, r) {
+			h(w, r)
 		}
-		h(w, r)
 	}
+}
+
+// authorized tells whether r carries API_TOKEN (when one is set), and answers 401 when not.
+func (c *cluster) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if c.cfg.Token == "" {
+		return true
+	}
+	got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if subtle.ConstantTimeCompare([]byte(got), []byte(c.cfg.Token)) != 1 {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"erro": "Token ausente ou inválido"})
+		return false
+	}
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -39,6 +39,11 @@ func (s *server) campaign(c *gin.Context) {
 		return
 	}
 	ttl := ttlOr(r.TTL, s.cfg.LockTTL)
+	release, ok := s.wait(c, seconds(r.Aguardar))
+	if !ok {
+		return
+	}
+	defer release()
 	me, err := s.store.Campaign(c.Request.Context(), c.Param("nome"), r.Candidato, r.Valor, ttl, seconds(r.Aguardar))
 	if errors.Is(err, store.ErrOtherLeader) {
 		c.JSON(http.StatusConflict, gin.H{"erro": "Outro candidato lidera", "lider": me.Name, "posicao": me.Position})

@@ -49,7 +49,7 @@ var storeErrors = []struct {
 	{store.ErrUnreadable, http.StatusUnprocessableEntity, "O valor guardado nesta chave não foi escrito pelo etcdapi e não pode ser lido: corrija-o ou apague-o"},
 	{store.ErrStale, http.StatusPreconditionFailed, "Versão desatualizada: o recurso mudou desde o If-Match informado"},
 	{store.ErrCompacted, http.StatusGone, "Revisão já compactada pelo etcd: recomece a leitura"},
-	{store.ErrFutureRev, http.StatusBadRequest, "Cursor inválido: a revisão ainda não existe no etcd"},
+	{store.ErrFutureRev, http.StatusBadRequest, "Revisão no futuro: o cursor ou desde nomeia uma revisão que o etcd ainda não tem"},
 	{store.ErrUnavailable, http.StatusServiceUnavailable, "etcd indisponível ou sem quórum: tente novamente"},
 	{store.ErrNoSpace, http.StatusInsufficientStorage, "Cota de espaço do etcd atingida: apague dados e compacte"},
 }

@@ -13,8 +13,13 @@ import (
 	"etcdapi/store"
 )
 
-// keepAlive is how often an idle stream gets a comment line, so proxies keep it open.
-const keepAlive = 15 * time.Second
+const (
+	// keepAlive is how often an idle stream gets a comment line, so proxies keep it open.
+	keepAlive = 15 * time.Second
+	// maxBehind is how many bytes of events a stream may hold for a client that
+	// does not read them; past it the stream is closed (SPEC §7).
+	maxBehind = 4 << 20
+)
 
 // events streams etcd's changes below one prefix as Server-Sent Events.
 // desde (or Last-Event-ID) resumes right after that revision.
@@ -36,8 +41,13 @@ func (s *server) events(c *gin.Context) {
 			return
 		}
 	}
+	release, ok := s.openStream(c)
+	if !ok {
+		return
+	}
+	defer release()
 	ctx := c.Request.Context()
-	changes, err := s.store.Watch(ctx, prefix, after)
+	changes, err := s.store.Watch(ctx, prefix, after, maxBehind)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -47,16 +57,18 @@ func (s *server) events(c *gin.Context) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	c.Status(http.StatusOK)
-	w := c.Writer
+	w := NewDeadlineWriter(c.Writer, streamWrite)
 	fmt.Fprint(w, ": etcdapi\n\n")
-	w.Flush()
+	w.FlushError()
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
 	for {
 		select {
 		case batch, ok := <-changes:
 			if !ok {
-				return // the watch ended: the client reconnects with Last-Event-ID
+				// The watch ended, or this client fell too far behind: it
+				// reconnects with Last-Event-ID and misses nothing.
+				return
 			}
 			for _, ch := range batch {
 				data, _ := json.Marshal(ch)
@@ -64,12 +76,13 @@ func (s *server) events(c *gin.Context) {
 					return
 				}
 			}
-			w.Flush()
-		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+			if w.FlushError() != nil {
 				return
 			}
-			w.Flush()
+		case <-tick.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || w.FlushError() != nil {
+				return
+			}
 		case <-ctx.Done():
 			return
 		}

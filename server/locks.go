@@ -35,6 +35,11 @@ func (s *server) acquireLock(c *gin.Context) {
 	if r.Holder == "" {
 		r.Holder = "unknown" // as in the original
 	}
+	release, ok := s.wait(c, seconds(r.Aguardar))
+	if !ok {
+		return
+	}
+	defer release()
 	l, err := s.store.AcquireLock(c.Request.Context(), c.Param("recurso"), r.Holder, ttlOr(r.TTL, s.cfg.LockTTL), seconds(r.Aguardar))
 	if errors.Is(err, store.ErrLockHeld) {
 		body := gin.H{"erro": "Recurso já bloqueado", "holder": l.Holder}

@@ -128,7 +128,35 @@ func NewLogHandler(w io.Writer, json bool, level slog.Leveler) *LogHandler {
 	} else {
 		h.Handler = slog.NewTextHandler(w, opts)
 	}
+	if f, ok := w.(flusher); ok {
+		h.Handler = flushOnError{h.Handler, f}
+	}
 	return h
+}
+
+type flusher interface{ Flush() error }
+
+// flushOnError writes the log out after each error line: the process may end
+// right after one (etcd exits on a fatal error), and its reason must be seen.
+type flushOnError struct {
+	slog.Handler
+	w flusher
+}
+
+func (h flushOnError) Handle(ctx context.Context, r slog.Record) error {
+	err := h.Handler.Handle(ctx, r)
+	if r.Level >= slog.LevelError {
+		h.w.Flush()
+	}
+	return err
+}
+
+func (h flushOnError) WithAttrs(as []slog.Attr) slog.Handler {
+	return flushOnError{h.Handler.WithAttrs(as), h.w}
+}
+
+func (h flushOnError) WithGroup(name string) slog.Handler {
+	return flushOnError{h.Handler.WithGroup(name), h.w}
 }
 
 // access writes one access log line: what slog.Logger.LogAttrs(ctx,

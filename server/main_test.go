@@ -44,6 +44,7 @@ func testConfig() Config {
 	if err := envconfig.Process("etcdapi_test_unset", &cfg); err != nil {
 		panic(err)
 	}
+	cfg.AllowedHosts = []string{"example.com"} // httptest.NewRequest's Host
 	return cfg
 }
 

@@ -40,9 +40,10 @@ type routeLabels struct {
 var series sync.Map // routeLabels -> *routeMetrics
 
 func observe(c *gin.Context, took time.Duration) {
-	l := routeLabels{c.FullPath(), c.Request.Method, c.Writer.Status()}
+	// Labels from a closed set: unknown paths and made-up methods must not grow it.
+	l := routeLabels{c.FullPath(), methodLabel(c.Request.Method), c.Writer.Status()}
 	if l.route == "" {
-		l.route = "unmatched" // unknown paths must not grow the label set
+		l.route = "unmatched"
 	}
 	m, ok := series.Load(l)
 	if !ok {
@@ -58,3 +59,12 @@ func observe(c *gin.Context, took time.Duration) {
 }
 
 var metricsHandler = gin.WrapH(promhttp.Handler())
+
+// methodLabel is the request's method when it is a standard one, else "other".
+func methodLabel(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE":
+		return m
+	}
+	return "other"
+}

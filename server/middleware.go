@@ -91,12 +91,12 @@ func (s *server) limitBody(c *gin.Context) {
 		s.fail(c, &apiError{status: http.StatusRequestEntityTooLarge, msg: "Corpo da requisição grande demais"})
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			s.fail(c, &apiError{status: http.StatusUnsupportedMediaType, msg: "Content-Type deve ser application/json"})
-			return
-		}
+	// A missing Content-Type is refused too: a page can send a body without
+	// one (or as text/plain) with no CORS preflight, JSON cannot.
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		s.fail(c, &apiError{status: http.StatusUnsupportedMediaType, msg: "Content-Type deve ser application/json"})
+		return
 	}
 	r.Body = http.MaxBytesReader(c.Writer, r.Body, s.cfg.MaxBodyBytes)
 	c.Next()

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -46,10 +47,18 @@ func (s *server) cluster(c *gin.Context) {
 }
 
 // snapshot streams an etcd snapshot: etcdapi restore FILE builds a data directory from it.
+// A client that stops reading it is cut off by the write deadline: an open
+// snapshot holds a read of etcd's backend, which maintenance would wait for.
 func (s *server) snapshot(c *gin.Context) {
+	if !s.heavy.TryRLock() {
+		s.fail(c, &apiError{status: http.StatusConflict, msg: "Manutenção em andamento: tente o snapshot em instantes"})
+		return
+	}
+	defer s.heavy.RUnlock()
+	http.NewResponseController(c.Writer).SetReadDeadline(time.Time{})
 	c.Header("Content-Type", "application/octet-stream")
 	c.Header("Content-Disposition", `attachment; filename="etcdapi.snapshot.db"`)
-	if err := s.store.Snapshot(c.Request.Context(), c.Writer); err != nil {
+	if err := s.store.Snapshot(c.Request.Context(), NewDeadlineWriter(c.Writer, snapshotWrite)); err != nil {
 		if !c.Writer.Written() {
 			c.Header("Content-Disposition", "")
 			s.fail(c, err)
@@ -61,7 +70,14 @@ func (s *server) snapshot(c *gin.Context) {
 
 // maintenance compacts, defragments and disarms etcd's space alarm: after
 // deleting data, it brings writes back once the quota was reached.
+// It is refused while a snapshot is being sent: defragmenting waits for the
+// snapshot's read to end, and every read and write would wait behind it.
 func (s *server) maintenance(c *gin.Context) {
+	if !s.heavy.TryLock() {
+		s.fail(c, &apiError{status: http.StatusConflict, msg: "Snapshot ou manutenção em andamento: tente novamente quando terminar"})
+		return
+	}
+	defer s.heavy.Unlock()
 	m, err := s.store.Reclaim(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)

@@ -7,7 +7,8 @@ func (s *server) routes(r *gin.Engine) {
 	r.GET("/", s.index)
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
-	r.StaticFS("/ui", ui())
+	r.GET("/ui/*filepath", gin.WrapH(UI()))
+	r.HEAD("/ui/*filepath", gin.WrapH(UI()))
 	r.GET("/openapi.json", func(c *gin.Context) { c.Data(200, jsonType, openAPI) })
 
 	api := r.Group("", s.auth, s.validParams, s.limitBody)

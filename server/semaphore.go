@@ -36,6 +36,11 @@ func (s *server) acquireSlot(c *gin.Context) {
 		r.Holder = "unknown" // as locks do
 	}
 	ttl := ttlOr(r.TTL, s.cfg.LockTTL)
+	release, ok := s.wait(c, seconds(r.Aguardar))
+	if !ok {
+		return
+	}
+	defer release()
 	slot, holders, err := s.store.AcquireSlot(c.Request.Context(), c.Param("nome"), r.Holder, r.Limite, ttl, seconds(r.Aguardar))
 	switch {
 	case errors.Is(err, store.ErrNoSlot):

@@ -14,14 +14,20 @@ var uiFiles embed.FS
 //go:embed openapi.json
 var openAPI []byte
 
-// ui is the dashboard, served from files embedded in the binary.
-func ui() http.FileSystem {
+// UI serves the dashboard's embedded files below /ui/, with headers that allow
+// only its own files and forbid framing it (clickjacking) or sniffing types.
+func UI() http.Handler {
 	sub, err := fs.Sub(uiFiles, "ui")
 	if err != nil {
 		panic(err)
 	}
-	return http.FS(sub)
+	files := http.StripPrefix("/ui/", http.FileServer(http.FS(sub)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		files.ServeHTTP(w, r)
+	})
 }
-
-// UI is the dashboard's files, for the demo supervisor that serves them too.
-func UI() http.FileSystem { return ui() }

@@ -78,14 +78,7 @@ type member struct {
 }
 
 func startMember(ctx context.Context, cfg Config, zl *zap.Logger, quiet *atomic.Bool) (*member, error) {
-	m := &member{dir: cfg.DataDir, quiet: quiet, temp: cfg.Ephemeral}
-	if cfg.Ephemeral {
-		dir, err := os.MkdirTemp("", "etcdapi-")
-		if err != nil {
-			return nil, err
-		}
-		m.dir = dir
-	}
+	m := &member{dir: cfg.DataDir, quiet: quiet, temp: cfg.Ephemeral} // Open made an ephemeral one
 	if err := os.MkdirAll(m.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}

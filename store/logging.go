@@ -17,14 +17,15 @@ type zapToSlog struct {
 	h     slog.Handler
 	level zapcore.Level
 	quiet *atomic.Bool // set while the member stops: etcd logs errors with stacks on a clean stop
+	dying func()       // called after a fatal line is written, before etcd ends the process
 }
 
-func newEtcdLogger(h slog.Handler, level string, quiet *atomic.Bool) (*zap.Logger, error) {
+func newEtcdLogger(h slog.Handler, level string, quiet *atomic.Bool, dying func()) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		return nil, err
 	}
-	return zap.New(&zapToSlog{h: h, level: lvl, quiet: quiet}).With(zap.String("component", "etcd")), nil
+	return zap.New(&zapToSlog{h: h, level: lvl, quiet: quiet, dying: dying}).With(zap.String("component", "etcd")), nil
 }
 
 func (c *zapToSlog) Enabled(l zapcore.Level) bool {
@@ -32,7 +33,7 @@ func (c *zapToSlog) Enabled(l zapcore.Level) bool {
 }
 
 func (c *zapToSlog) With(fields []zapcore.Field) zapcore.Core {
-	return &zapToSlog{h: c.h.WithAttrs(attrs(fields)), level: c.level, quiet: c.quiet}
+	return &zapToSlog{h: c.h.WithAttrs(attrs(fields)), level: c.level, quiet: c.quiet, dying: c.dying}
 }
 
 // noise are etcd's messages that say nothing to an etcdapi user: advice for
@@ -80,7 +81,11 @@ func (c *zapToSlog) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	}
 	r := slog.NewRecord(e.Time, lvl, e.Message, 0)
 	r.AddAttrs(attrs(fields)...)
-	return c.h.Handle(context.Background(), r)
+	err := c.h.Handle(context.Background(), r)
+	if e.Level >= zapcore.PanicLevel {
+		c.dying() // zap exits or panics once this returns
+	}
+	return err
 }
 
 func (c *zapToSlog) Sync() error { return nil }

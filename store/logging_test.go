@@ -14,7 +14,7 @@ import (
 // restarted member applies its log is dropped; other publish failures stay.
 func TestPublishRetriesAfterRestartAreQuiet(t *testing.T) {
 	var out bytes.Buffer
-	zl, err := newEtcdLogger(slog.NewTextHandler(&out, nil), "warn", new(atomic.Bool))
+	zl, err := newEtcdLogger(slog.NewTextHandler(&out, nil), "warn", new(atomic.Bool), func() {})
 	if err != nil {
 		t.Fatal(err)
 	}

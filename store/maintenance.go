@@ -39,9 +39,19 @@ func (s *Store) Reclaim(ctx context.Context) (Maintenance, error) {
 		return m, wrap(err)
 	}
 	if s.member != nil {
-		// The in-process client has no Defragment: ask the backend directly.
-		if err := s.member.etcd.Server.Backend().Defrag(); err != nil {
-			return m, fmt.Errorf("defragmenting: %w", err)
+		// The in-process client has no Defragment: ask the backend directly,
+		// for at most REQUEST_TIMEOUT (it cannot be cancelled: it goes on).
+		done := make(chan error, 1)
+		go func() { done <- s.member.etcd.Server.Backend().Defrag() }()
+		dctx, cancel := s.op(ctx)
+		defer cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				return m, fmt.Errorf("defragmenting: %w", err)
+			}
+		case <-dctx.Done():
+			return m, fmt.Errorf("%w: defragmenting for over REQUEST_TIMEOUT", ErrUnavailable)
 		}
 	}
 	for _, ep := range s.endpoints() {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -92,9 +93,23 @@ type Store struct {
 // Open starts the embedded member, or connects to the external cluster, and
 // returns once etcd answers.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
+	if cfg.Ephemeral && len(cfg.Endpoints) == 0 {
+		dir, err := os.MkdirTemp("", "etcdapi-")
+		if err != nil {
+			return nil, err
+		}
+		cfg.DataDir = dir
+	}
+	// etcd ends the process itself on a fatal error: the ephemeral data goes first.
+	removeTemp := func() {
+		if cfg.Ephemeral {
+			os.RemoveAll(cfg.DataDir)
+		}
+	}
 	quiet := new(atomic.Bool)
-	zl, err := newEtcdLogger(log.Handler(), cfg.LogLevel, quiet)
+	zl, err := newEtcdLogger(log.Handler(), cfg.LogLevel, quiet, removeTemp)
 	if err != nil {
+		removeTemp()
 		return nil, fmt.Errorf("ETCD_LOG_LEVEL: %w", err)
 	}
 	s := &Store{timeout: cfg.RequestTimeout, index: newUserIndex(), watching: make(chan struct{}), log: log}

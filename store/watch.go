@@ -127,24 +127,39 @@ var Watched = []string{usersPrefix, configPrefix, servicesPrefix, locksPrefix, l
 
 // Watch streams the changes below prefix that come after revision after (0:
 // from now on), in revision order, one batch per etcd revision group. The
-// channel closes when ctx ends or the watch breaks. ErrCompacted when after is
-// older than etcd's compaction.
-func (s *Store) Watch(ctx context.Context, prefix string, after int64) (<-chan []Change, error) {
+// channel closes when ctx ends, the watch breaks, or the reader falls more than
+// maxBehind bytes behind: a reader that stops reading costs a bounded amount of
+// memory (etcd's client would otherwise buffer every event for it). Errors:
+// ErrCompacted when after is older than etcd's compaction, ErrFutureRev
+// when it is newer than etcd's current revision.
+func (s *Store) Watch(ctx context.Context, prefix string, after int64, maxBehind int) (<-chan []Change, error) {
 	opts := []clientv3.OpOption{clientv3.WithPrefix()}
 	if after > 0 {
 		// Find out now, while an HTTP status can still say so, whether etcd kept that far back.
 		gctx, cancel := s.op(ctx)
+		defer cancel()
 		_, err := s.cli.Get(gctx, prefix, clientv3.WithRev(after+1), clientv3.WithCountOnly())
-		cancel()
-		if err != nil && !errors.Is(err, rpctypes.ErrFutureRev) {
+		if errors.Is(err, rpctypes.ErrFutureRev) {
+			// Right after the current revision is where a client that saw everything resumes.
+			now, err := s.cli.Get(gctx, prefix, clientv3.WithCountOnly())
+			if err != nil {
+				return nil, wrap(err)
+			}
+			if after > now.Header.Revision {
+				return nil, ErrFutureRev
+			}
+		} else if err != nil {
 			return nil, wrap(err)
 		}
 		opts = append(opts, clientv3.WithRev(after+1))
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	wch := s.watcher.Watch(clientv3.WithRequireLeader(ctx), prefix, opts...)
-	out := make(chan []Change)
+	out := make(chan []Change, 256)
 	go func() {
+		defer cancel()
 		defer close(out)
+		var sizes []int // bytes of each batch sent, the last len(out) still unread
 		for resp := range wch {
 			if resp.Err() != nil || resp.CompactRevision > 0 {
 				return
@@ -153,14 +168,22 @@ func (s *Store) Watch(ctx context.Context, prefix string, after int64) (<-chan [
 				continue
 			}
 			batch := make([]Change, len(resp.Events))
+			size := 0
 			for i, ev := range resp.Events {
 				batch[i] = changeOf(ev.Kv, ev.Type == clientv3.EventTypeDelete)
+				size += len(batch[i].Key) + len(batch[i].Value)
 			}
-			select {
-			case out <- batch:
-			case <-ctx.Done():
+			sizes = sizes[len(sizes)-len(out):]
+			behind := 0
+			for _, n := range sizes {
+				behind += n
+			}
+			if len(out) == cap(out) || (len(sizes) > 0 && behind+size > maxBehind) {
+				s.log.Info("event stream closed: its reader fell behind", "prefix", prefix, "behind_bytes", behind)
 				return
 			}
+			sizes = append(sizes, size)
+			out <- batch
 		}
 	}()
 	return out, nil
