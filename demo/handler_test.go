@@ -38,7 +38,7 @@ func TestProxyRetriesA503OnlyWhenARepeatCannotMislead(t *testing.T) {
 	}{
 		{"POST", "", http.StatusServiceUnavailable, 0, 1},
 		{"PATCH", "", http.StatusServiceUnavailable, 0, 1},
-		{"PUT", "", http.StatusOK, 1, 1},
+		{"PUT", "", http.StatusServiceUnavailable, 0, 1}, // it may have committed: a repeat could undo a newer write
 		{"PUT", `"7"`, http.StatusServiceUnavailable, 0, 1},
 		{"DELETE", "", http.StatusServiceUnavailable, 0, 1},
 		{"GET", "", http.StatusOK, 1, 1},
@@ -59,8 +59,57 @@ func TestProxyRetriesA503OnlyWhenARepeatCannotMislead(t *testing.T) {
 		if resp.StatusCode != tc.want || okHits.Load() != tc.okHits || unavailableHits.Load() != tc.outHits {
 			t.Errorf("%s: %d %s; the 503 member asked %d times, the next %d times", tc.method, resp.StatusCode, body, unavailableHits.Load(), okHits.Load())
 		}
-		if tc.want == http.StatusOK && string(body) != `{"valor":1}` {
+		if tc.want == http.StatusOK && tc.method != "GET" && string(body) != `{"valor":1}` {
 			t.Errorf("%s: the retried request lost its body: %q", tc.method, body)
+		}
+	}
+}
+
+// The supervisor refuses what its members would: a page of another origin
+// cannot stop a member (parar needs no body), a rebound Host is 421 on
+// loopback without a token, and a body is read only once the token is right.
+func TestSupervisorRefusesCrossSiteWritesForeignHostsAndBodiesWithoutTheToken(t *testing.T) {
+	var hits atomic.Int64
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.Copy(io.Discard, r.Body)
+	}))
+	defer backend.Close()
+	open := &cluster{cfg: Config{Addr: "127.0.0.1:5000", MaxBodyBytes: 1 << 20}, members: []*member{{name: "n1", api: backend.URL, state: "ativo"}}}
+	withToken := &cluster{cfg: Config{Addr: "127.0.0.1:5000", Token: "segredo", MaxBodyBytes: 1 << 20}, members: open.members}
+	for _, tc := range []struct {
+		name   string
+		c      *cluster
+		method string
+		path   string
+		body   string
+		header []string
+		want   int
+	}{
+		{"parar from another site", open, "POST", "/demo/membros/n1/parar", "", []string{"Sec-Fetch-Site", "cross-site"}, 403},
+		{"a write from another origin", open, "PUT", "/config/x", `{"valor":1}`, []string{"Origin", "http://malicioso.example"}, 403},
+		{"a rebound name", open, "GET", "/demo/membros", "", []string{"Host", "malicioso.example:5000"}, 421},
+		{"a body without the token", withToken, "PUT", "/config/x", `{"valor":1}`, nil, 401},
+		{"a body over MAX_BODY_BYTES", open, "PUT", "/config/x", strings.Repeat("x", 1<<20+1), nil, 413},
+		{"curl", open, "PUT", "/config/x", `{"valor":1}`, nil, 200},
+		{"a rebound name with a token set", withToken, "PUT", "/config/x", `{"valor":1}`, []string{"Host", "etcdapi.lab.example", "Authorization", "Bearer segredo"}, 200},
+	} {
+		hits.Store(0)
+		req := httptest.NewRequest(tc.method, "http://127.0.0.1:5000"+tc.path, strings.NewReader(tc.body))
+		for i := 0; i+1 < len(tc.header); i += 2 {
+			if tc.header[i] == "Host" {
+				req.Host = tc.header[i+1]
+			} else {
+				req.Header.Set(tc.header[i], tc.header[i+1])
+			}
+		}
+		w := httptest.NewRecorder()
+		tc.c.handler().ServeHTTP(w, req)
+		if w.Code != tc.want {
+			t.Errorf("%s: %d, want %d: %s", tc.name, w.Code, tc.want, w.Body)
+		}
+		if tc.want >= 400 && hits.Load() != 0 {
+			t.Errorf("%s: refused, yet passed on to the member", tc.name)
 		}
 	}
 }

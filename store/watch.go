@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -134,6 +135,9 @@ var Watched = []string{usersPrefix, configPrefix, servicesPrefix, locksPrefix, l
 // when it is newer than etcd's current revision.
 func (s *Store) Watch(ctx context.Context, prefix string, after int64, maxBehind int) (<-chan []Change, error) {
 	opts := []clientv3.OpOption{clientv3.WithPrefix()}
+	if after == math.MaxInt64 {
+		return nil, ErrFutureRev // after+1 would overflow into "from now on"
+	}
 	if after > 0 {
 		// Find out now, while an HTTP status can still say so, whether etcd kept that far back.
 		gctx, cancel := s.op(ctx)
