@@ -36,6 +36,12 @@ func TestExposedWithoutProtectionWarnsAtStart(t *testing.T) {
 	p := start(t, env)
 	testenv.WaitHTTP(t, http.DefaultClient, "http://127.0.0.1:"+strings.Split(envValue(env[len(env)-1:], "HTTP_ADDR"), ":")[1]+"/healthz", 30*time.Second)
 	p.waitOutput(t, "neither API_TOKEN nor TLS")
+
+	// The demo's supervisor too.
+	demo := start(t, []string{"HTTP_ADDR=0.0.0.0:" + itoa(testenv.FreePort())}, "demo", "--membros", "1")
+	demo.waitOutput(t, "neither API_TOKEN nor TLS")
+	demo.cmd.Process.Signal(os.Interrupt) // so it removes its members' data
+	demo.exit(t, 15*time.Second)
 }
 
 func listIDs(t testing.TB, api string) []string {
