@@ -84,9 +84,9 @@ func (c *cluster) passOn(proxy http.Handler) http.Handler {
 
 // RoundTrip sends a proxied request to a live member, and to the next one when a
 // member refuses the connection, or answers 503 (no quorum, no leader, timed out)
-// to a read. A 503 to a write goes back to the client: its outcome is unknown
-// (etcd may still commit it), and repeating it could create a second user or
-// undo another client's newer write.
+// to a request that is safe to repeat. A 503 to a POST or PATCH goes back to the
+// client: its outcome is unknown (etcd may still commit it), and repeating it
+// could create a second user or a second lock holder.
 func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body []byte
 	if req.Body != nil && req.Body != http.NoBody {
@@ -261,14 +261,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// repeatable tells whether a request may go to the next member after a 503:
-// reads only. A write that timed out may still be committed, and sent again it
-// could undo a newer write by another client, or answer 404 or 412 for a write
-// that took (SPEC §6).
+// repeatable tells whether a request may go to the next member after a 503,
+// whatever became of it: reads, and a PUT that replaces without condition. A
+// write that timed out may still have been committed, and a DELETE or an
+// If-Match PUT sent again would then answer 404 or 412 for a write that took.
 func repeatable(r *http.Request) bool {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return true
+	case http.MethodPut:
+		return r.Header.Get("If-Match") == ""
 	}
 	return false
 }

@@ -4,15 +4,27 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"etcdapi/store"
 )
 
 func (s *server) getConfig(c *gin.Context) {
 	key := c.Param("chave")
-	v, err := s.store.GetConfig(c.Request.Context(), key)
+	v, rev, err := s.store.GetConfig(c.Request.Context(), key)
+	if err == nil {
+		reread, answered := s.awaitChange(c, store.ConfigKey(key), rev)
+		if answered {
+			return
+		}
+		if reread {
+			v, rev, err = s.store.GetConfig(c.Request.Context(), key)
+		}
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	c.Header(etagHeader, etag(rev))
 	c.JSON(http.StatusOK, gin.H{key: v})
 }
 
@@ -27,12 +39,18 @@ func (s *server) putConfig(c *gin.Context) {
 		s.fail(c, &apiError{status: http.StatusBadRequest, msg: "Campo valor obrigatório", campos: map[string]string{"valor": "obrigatório (qualquer valor JSON, inclusive null)"}})
 		return
 	}
-	key := c.Param("chave")
-	rev, err := s.store.PutConfig(c.Request.Context(), key, v)
+	match, err := ifMatch(c)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	key := c.Param("chave")
+	rev, err := s.store.PutConfig(c.Request.Context(), key, v, match)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header(etagHeader, etag(rev))
 	c.JSON(http.StatusOK, gin.H{"mensagem": "Configuração atualizada", "chave": key, "valor": v, "revisao": rev})
 }
 
@@ -46,8 +64,13 @@ func (s *server) listConfig(c *gin.Context) {
 }
 
 func (s *server) deleteConfig(c *gin.Context) {
+	match, err := ifMatch(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	key := c.Param("chave")
-	rev, err := s.store.DeleteConfig(c.Request.Context(), key)
+	rev, err := s.store.DeleteConfig(c.Request.Context(), key, match)
 	if err != nil {
 		s.fail(c, err)
 		return

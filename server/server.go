@@ -66,7 +66,7 @@ func New(st *store.Store, cfg Config, log *slog.Logger) *gin.Engine {
 			AllowOrigins:  cfg.CORSOrigins,
 			AllowMethods:  []string{"GET", "POST", "PUT", "PATCH", "DELETE"},
 			AllowHeaders:  []string{"Authorization", "Content-Type", "If-Match", "If-None-Match", "Prefer", "Etcdapi-Guarda", "Last-Event-ID", "X-Request-ID"},
-			ExposeHeaders: []string{"ETag", "Location", "Link", "X-Request-ID"},
+			ExposeHeaders: []string{"ETag", "Location", "Link", "X-Request-ID", "Preference-Applied", "Retry-After"},
 			MaxAge:        time.Hour,
 		}))
 	}

@@ -118,7 +118,17 @@ func (s *server) createUser(c *gin.Context) {
 }
 
 func (s *server) getUser(c *gin.Context) {
-	doc, rev, err := s.store.GetUser(c.Request.Context(), c.Param("id"))
+	id := c.Param("id")
+	doc, rev, err := s.store.GetUser(c.Request.Context(), id)
+	if err == nil {
+		reread, answered := s.awaitChange(c, store.UserKey(id), rev)
+		if answered {
+			return
+		}
+		if reread {
+			doc, rev, err = s.store.GetUser(c.Request.Context(), id)
+		}
+	}
 	if err != nil {
 		s.fail(c, err)
 		return

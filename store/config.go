@@ -10,18 +10,22 @@ import (
 
 const configPrefix = "/config/app/"
 
-// GetConfig returns a configuration value as the JSON it was stored as.
-func (s *Store) GetConfig(ctx context.Context, key string) (json.RawMessage, error) {
+// ConfigKey is the etcd key of a configuration key.
+func ConfigKey(key string) string { return configPrefix + key }
+
+// GetConfig returns a configuration value as the JSON it was stored as, and
+// the revision that last wrote it.
+func (s *Store) GetConfig(ctx context.Context, key string) (json.RawMessage, int64, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	resp, err := s.cli.Get(ctx, configPrefix+key)
 	if err != nil {
-		return nil, wrap(err)
+		return nil, 0, wrap(err)
 	}
 	if len(resp.Kvs) == 0 {
-		return nil, ErrConfigNotFound
+		return nil, 0, ErrConfigNotFound
 	}
-	return configValue(resp.Kvs[0].Value), nil
+	return configValue(resp.Kvs[0].Value), resp.Kvs[0].ModRevision, nil
 }
 
 // configValue is a stored value as JSON: one another etcd client wrote that
@@ -34,13 +38,28 @@ func configValue(v []byte) json.RawMessage {
 	return s
 }
 
-// PutConfig stores a JSON value and returns the revision that wrote it.
-func (s *Store) PutConfig(ctx context.Context, key string, value json.RawMessage) (int64, error) {
+// PutConfig stores a JSON value and returns the revision that wrote it. With
+// ifMatch > 0 the key must still be at that revision (ErrStale otherwise).
+func (s *Store) PutConfig(ctx context.Context, key string, value json.RawMessage, ifMatch int64) (int64, error) {
+	return s.writeConfig(ctx, key, ifMatch, clientv3.OpPut(configPrefix+key, string(value)))
+}
+
+// writeConfig applies op to key, if its revision is still ifMatch (when > 0).
+func (s *Store) writeConfig(ctx context.Context, key string, ifMatch int64, op clientv3.Op) (int64, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	resp, err := s.cli.Put(ctx, configPrefix+key, string(value))
-	if err != nil {
+	var cmps []clientv3.Cmp
+	if ifMatch > 0 {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(configPrefix+key), "=", ifMatch))
+	}
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(op).Commit()
+	switch {
+	case err != nil:
 		return 0, wrap(err)
+	case !resp.Succeeded:
+		return 0, ErrStale
+	case op.IsDelete() && resp.Responses[0].GetResponseDeleteRange().Deleted == 0:
+		return 0, ErrConfigNotFound
 	}
 	return resp.Header.Revision, nil
 }
@@ -60,18 +79,10 @@ func (s *Store) ListConfig(ctx context.Context) (map[string]json.RawMessage, err
 	return all, nil
 }
 
-// DeleteConfig removes a key; ErrConfigNotFound when there was none.
-func (s *Store) DeleteConfig(ctx context.Context, key string) (int64, error) {
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	resp, err := s.cli.Delete(ctx, configPrefix+key)
-	if err != nil {
-		return 0, wrap(err)
-	}
-	if resp.Deleted == 0 {
-		return 0, ErrConfigNotFound
-	}
-	return resp.Header.Revision, nil
+// DeleteConfig removes a key; ErrConfigNotFound when there was none. With
+// ifMatch > 0 the key must still be at that revision (ErrStale otherwise).
+func (s *Store) DeleteConfig(ctx context.Context, key string, ifMatch int64) (int64, error) {
+	return s.writeConfig(ctx, key, ifMatch, clientv3.OpDelete(configPrefix+key))
 }
 
 // ConfigHistory returns the key's changes, oldest first, as far back as compaction allows.

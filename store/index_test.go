@@ -81,7 +81,7 @@ func TestSearchSeesEveryAcknowledgedWrite(t *testing.T) {
 	}
 	// A write elsewhere moves etcd's revision past the last /users/ event: the
 	// index still answers at once (a progress notification says it caught up).
-	st.PutConfig(ctx, "outra", []byte("1"))
+	st.PutConfig(ctx, "outra", []byte("1"), 0)
 	began := time.Now()
 	found(t, st, "renomeado")
 	if d := time.Since(began); d > time.Second {

@@ -192,3 +192,25 @@ func (s *Store) Watch(ctx context.Context, prefix string, after int64, maxBehind
 	}()
 	return out, nil
 }
+
+// AwaitChange waits until key is written or deleted after revision rev, and
+// tells whether it was (false when ctx ended first). One watch, no polling;
+// it ends with ctx.
+func (s *Store) AwaitChange(ctx context.Context, key string, rev int64) (bool, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for resp := range s.watcher.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithRev(rev+1)) {
+		switch {
+		case resp.CompactRevision > 0:
+			return true, nil // what came after rev is gone: read the key again
+		case resp.Err() != nil:
+			return false, wrap(resp.Err())
+		case len(resp.Events) > 0:
+			return true, nil
+		}
+	}
+	if ctx.Err() != nil {
+		return false, nil
+	}
+	return false, ErrUnavailable
+}
