@@ -39,13 +39,13 @@ func (s *server) putConfig(c *gin.Context) {
 		s.fail(c, &apiError{status: http.StatusBadRequest, msg: "Campo valor obrigatório", campos: map[string]string{"valor": "obrigatório (qualquer valor JSON, inclusive null)"}})
 		return
 	}
-	match, err := ifMatch(c)
+	match, g, err := conditions(c)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	key := c.Param("chave")
-	rev, err := s.store.PutConfig(c.Request.Context(), key, v, match)
+	rev, err := s.store.PutConfig(c.Request.Context(), key, v, match, g)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -64,13 +64,13 @@ func (s *server) listConfig(c *gin.Context) {
 }
 
 func (s *server) deleteConfig(c *gin.Context) {
-	match, err := ifMatch(c)
+	match, g, err := conditions(c)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	key := c.Param("chave")
-	rev, err := s.store.DeleteConfig(c.Request.Context(), key, match)
+	rev, err := s.store.DeleteConfig(c.Request.Context(), key, match, g)
 	if err != nil {
 		s.fail(c, err)
 		return

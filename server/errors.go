@@ -70,6 +70,9 @@ func (s *server) fail(c *gin.Context, err error) {
 		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"erro": "Servidor encerrando: tente novamente em outro membro ou mais tarde"})
 		return
 	}
+	if staleGuard(c, err) {
+		return
+	}
 	for _, e := range storeErrors {
 		if errors.Is(err, e.err) {
 			c.AbortWithStatusJSON(e.status, gin.H{"erro": e.msg})

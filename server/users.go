@@ -93,13 +93,18 @@ func (s *server) createUser(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	g, err := guardOf(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	id := uuid.NewString()
 	doc, email, err := newUser(fields, id, "")
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	rev, err := s.store.CreateUser(c.Request.Context(), id, email, doc)
+	rev, err := s.store.CreateUser(c.Request.Context(), id, email, doc, g)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -170,13 +175,13 @@ func (s *server) updateUser(c *gin.Context, edit func(cur []byte, body map[strin
 		s.fail(c, err)
 		return
 	}
-	rev, err := ifMatch(c)
+	rev, g, err := conditions(c)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	id := c.Param("id")
-	doc, rev, err := s.store.UpdateUser(c.Request.Context(), id, rev, func(cur []byte) ([]byte, error) {
+	doc, rev, err := s.store.UpdateUser(c.Request.Context(), id, rev, g, func(cur []byte) ([]byte, error) {
 		fields, err := edit(cur, body)
 		if err != nil {
 			return nil, err
@@ -197,13 +202,13 @@ func (s *server) updateUser(c *gin.Context, edit func(cur []byte, body map[strin
 }
 
 func (s *server) deleteUser(c *gin.Context) {
-	rev, err := ifMatch(c)
+	rev, g, err := conditions(c)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	id := c.Param("id")
-	if err := s.store.DeleteUser(c.Request.Context(), id, rev); err != nil {
+	if err := s.store.DeleteUser(c.Request.Context(), id, rev, g); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"etcdapi/store"
 )
 
 func createUser(t testing.TB, body string) (id string, etag string) {
@@ -417,7 +419,7 @@ func TestSearchPagesLikeTheListing(t *testing.T) {
 		if pages == 0 {
 			// A match written after the first page, its id after every other: the
 			// later pages are of the first page's revision, and leave it out.
-			if _, err := st.CreateUser(context.Background(), "zzzz-depois-da-busca", "", []byte(`{"_id":"zzzz-depois-da-busca","nome":"Paginação da Busca depois","criado_em":"2026-11-29T00:00:00Z","atualizado_em":"2026-11-29T00:00:00Z"}`)); err != nil {
+			if _, err := st.CreateUser(context.Background(), "zzzz-depois-da-busca", "", []byte(`{"_id":"zzzz-depois-da-busca","nome":"Paginação da Busca depois","criado_em":"2026-11-29T00:00:00Z","atualizado_em":"2026-11-29T00:00:00Z"}`), store.Guard{}); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { st.Client().Delete(context.Background(), "/users/zzzz-depois-da-busca") })

@@ -39,24 +39,32 @@ func configValue(v []byte) json.RawMessage {
 }
 
 // PutConfig stores a JSON value and returns the revision that wrote it. With
-// ifMatch > 0 the key must still be at that revision (ErrStale otherwise).
-func (s *Store) PutConfig(ctx context.Context, key string, value json.RawMessage, ifMatch int64) (int64, error) {
-	return s.writeConfig(ctx, key, ifMatch, clientv3.OpPut(configPrefix+key, string(value)))
+// ifMatch > 0 the key must still be at that revision (ErrStale otherwise), and
+// g's participant must still hold (*StaleGuardError otherwise).
+func (s *Store) PutConfig(ctx context.Context, key string, value json.RawMessage, ifMatch int64, g Guard) (int64, error) {
+	return s.writeConfig(ctx, key, ifMatch, g, clientv3.OpPut(configPrefix+key, string(value)))
 }
 
-// writeConfig applies op to key, if its revision is still ifMatch (when > 0).
-func (s *Store) writeConfig(ctx context.Context, key string, ifMatch int64, op clientv3.Op) (int64, error) {
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	var cmps []clientv3.Cmp
+// writeConfig applies op to key, if its revision is still ifMatch (when > 0)
+// and g still holds.
+func (s *Store) writeConfig(ctx context.Context, key string, ifMatch int64, g Guard, op clientv3.Op) (int64, error) {
+	cmps, err := s.guardCmps(ctx, g)
+	if err != nil {
+		return 0, err
+	}
 	if ifMatch > 0 {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(configPrefix+key), "=", ifMatch))
 	}
-	resp, err := s.cli.Txn(ctx).If(cmps...).Then(op).Commit()
+	tctx, cancel := s.op(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(tctx).If(cmps...).Then(op).Commit()
 	switch {
 	case err != nil:
 		return 0, wrap(err)
 	case !resp.Succeeded:
+		if err := s.guardFailed(ctx, g); err != nil {
+			return 0, err
+		}
 		return 0, ErrStale
 	case op.IsDelete() && resp.Responses[0].GetResponseDeleteRange().Deleted == 0:
 		return 0, ErrConfigNotFound
@@ -79,10 +87,10 @@ func (s *Store) ListConfig(ctx context.Context) (map[string]json.RawMessage, err
 	return all, nil
 }
 
-// DeleteConfig removes a key; ErrConfigNotFound when there was none. With
-// ifMatch > 0 the key must still be at that revision (ErrStale otherwise).
-func (s *Store) DeleteConfig(ctx context.Context, key string, ifMatch int64) (int64, error) {
-	return s.writeConfig(ctx, key, ifMatch, clientv3.OpDelete(configPrefix+key))
+// DeleteConfig removes a key; ErrConfigNotFound when there was none. ifMatch
+// and g as for PutConfig.
+func (s *Store) DeleteConfig(ctx context.Context, key string, ifMatch int64, g Guard) (int64, error) {
+	return s.writeConfig(ctx, key, ifMatch, g, clientv3.OpDelete(configPrefix+key))
 }
 
 // ConfigHistory returns the key's changes, oldest first, as far back as compaction allows.

@@ -57,20 +57,20 @@ func TestSearchSeesEveryAcknowledgedWrite(t *testing.T) {
 	ctx := context.Background()
 	for i := range 50 {
 		id := fmt.Sprintf("ryw-%02d", i)
-		if _, err := st.CreateUser(ctx, id, "", user(id, fmt.Sprintf("Leitura Própria %02d", i))); err != nil {
+		if _, err := st.CreateUser(ctx, id, "", user(id, fmt.Sprintf("Leitura Própria %02d", i)), store.Guard{}); err != nil {
 			t.Fatal(err)
 		}
 		if got := found(t, st, fmt.Sprintf("leitura propria %02d", i)); len(got) != 1 {
 			t.Fatalf("search right after creating %s: %v", id, got)
 		}
 	}
-	if _, _, err := st.UpdateUser(ctx, "ryw-00", 0, func([]byte) ([]byte, error) { return user("ryw-00", "Renomeado"), nil }); err != nil {
+	if _, _, err := st.UpdateUser(ctx, "ryw-00", 0, store.Guard{}, func([]byte) ([]byte, error) { return user("ryw-00", "Renomeado"), nil }); err != nil {
 		t.Fatal(err)
 	}
 	if got := found(t, st, "leitura propria 00"); len(got) != 0 {
 		t.Fatalf("old name still found after update: %v", got)
 	}
-	if err := st.DeleteUser(ctx, "ryw-01", 0); err != nil {
+	if err := st.DeleteUser(ctx, "ryw-01", 0, store.Guard{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := found(t, st, "leitura propria 01"); len(got) != 0 {
@@ -81,7 +81,7 @@ func TestSearchSeesEveryAcknowledgedWrite(t *testing.T) {
 	}
 	// A write elsewhere moves etcd's revision past the last /users/ event: the
 	// index still answers at once (a progress notification says it caught up).
-	st.PutConfig(ctx, "outra", []byte("1"), 0)
+	st.PutConfig(ctx, "outra", []byte("1"), 0, store.Guard{})
 	began := time.Now()
 	found(t, st, "renomeado")
 	if d := time.Since(began); d > time.Second {
@@ -94,7 +94,7 @@ func TestSearchIndexStartsOverAfterCompaction(t *testing.T) {
 	// A member of its own: compacting the shared one would cut other tests' history.
 	st := testenv.OpenStore(testenv.StoreConfig())
 	defer st.Close()
-	st.CreateUser(ctx, "compacta-1", "", user("compacta-1", "Antes da Compactação"))
+	st.CreateUser(ctx, "compacta-1", "", user("compacta-1", "Antes da Compactação"), store.Guard{})
 	resp, _ := st.Client().Put(ctx, "/config/app/compactar", "1")
 	if _, err := st.Client().Compact(ctx, resp.Header.Revision); err != nil {
 		t.Fatal(err)
@@ -123,13 +123,13 @@ func TestTwoProcessesOnOneClusterReadEachOthersWrites(t *testing.T) {
 	defer other.Close()
 	for i := range 20 {
 		id := fmt.Sprintf("dois-%02d", i)
-		if _, err := st.CreateUser(ctx, id, "", user(id, fmt.Sprintf("Processo Vizinho %02d", i))); err != nil {
+		if _, err := st.CreateUser(ctx, id, "", user(id, fmt.Sprintf("Processo Vizinho %02d", i)), store.Guard{}); err != nil {
 			t.Fatal(err)
 		}
 		if got := found(t, other, fmt.Sprintf("processo vizinho %02d", i)); len(got) != 1 {
 			t.Fatalf("the other process does not see %s at once: %v", id, got)
 		}
-		if err := other.DeleteUser(ctx, id, 0); err != nil {
+		if err := other.DeleteUser(ctx, id, 0, store.Guard{}); err != nil {
 			t.Fatal(err)
 		}
 		if got := found(t, st, fmt.Sprintf("processo vizinho %02d", i)); len(got) != 0 {
@@ -192,12 +192,12 @@ func TestSearchPagesShowOnlyWhatMatchedAtTheirRevision(t *testing.T) {
 	ctx := context.Background()
 	rename := func(id, nome string) {
 		t.Helper()
-		if _, _, err := st.UpdateUser(ctx, id, 0, func([]byte) ([]byte, error) { return user(id, nome), nil }); err != nil {
+		if _, _, err := st.UpdateUser(ctx, id, 0, store.Guard{}, func([]byte) ([]byte, error) { return user(id, nome), nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, u := range [][2]string{{"pag-1", "Página Fiel 1"}, {"pag-2", "Outro Nome"}, {"pag-3", "Página Fiel 3"}} {
-		if _, err := st.CreateUser(ctx, u[0], "", user(u[0], u[1])); err != nil {
+		if _, err := st.CreateUser(ctx, u[0], "", user(u[0], u[1]), store.Guard{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -225,7 +225,7 @@ func TestABroadPageReadsEveryUserPastForeignKeys(t *testing.T) {
 	var want []string
 	for i := range 4 {
 		id := fmt.Sprintf("densa-%d", i)
-		if _, err := st.CreateUser(ctx, id, "", user(id, fmt.Sprintf("Densa %d", i))); err != nil {
+		if _, err := st.CreateUser(ctx, id, "", user(id, fmt.Sprintf("Densa %d", i)), store.Guard{}); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, fmt.Sprintf("Densa %d", i))
@@ -273,7 +273,7 @@ func TestSearchRightAfterARestart(t *testing.T) {
 		}
 	}
 	gone := spread(7)
-	if err := s.DeleteUser(ctx, gone, 0); err != nil {
+	if err := s.DeleteUser(ctx, gone, 0, store.Guard{}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -287,7 +287,7 @@ func TestSearchRightAfterARestart(t *testing.T) {
 		t.Fatalf("deleted user found after the restart: %v", got)
 	}
 	id := "depois-0000"
-	if _, err := s.CreateUser(ctx, id, "", user(id, "Reinício Depois")); err != nil {
+	if _, err := s.CreateUser(ctx, id, "", user(id, "Reinício Depois"), store.Guard{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := found(t, s, "reinicio depois"); len(got) != 1 {
@@ -303,7 +303,7 @@ func TestSearchRightAfterAWriteThatAddsToItsAnswer(t *testing.T) {
 	run := time.Now().UnixNano() % 1e9 // a fresh answer each time the test runs
 	for i := range 30 {
 		id := fmt.Sprintf("cresce-%d-%02d", run, i)
-		if _, err := st.CreateUser(ctx, id, "", user(id, fmt.Sprintf("Resposta Que Cresce %d %02d", run, i))); err != nil {
+		if _, err := st.CreateUser(ctx, id, "", user(id, fmt.Sprintf("Resposta Que Cresce %d %02d", run, i)), store.Guard{}); err != nil {
 			t.Fatal(err)
 		}
 		if got := found(t, st, fmt.Sprintf("resposta que cresce %d", run)); len(got) != i+1 {

@@ -38,26 +38,37 @@ func emailOf(doc []byte) string {
 // "email" ("" for none), which the caller has read already: users are written
 // a lot, and the store need not decode the document again. It returns the
 // user's revision.
-func (s *Store) CreateUser(ctx context.Context, id, email string, doc []byte) (int64, error) {
-	ctx, cancel := s.op(ctx)
-	defer cancel()
+func (s *Store) CreateUser(ctx context.Context, id, email string, doc []byte, g Guard) (int64, error) {
 	key := UserKey(id)
-	if email == "" {
+	if email == "" && g.Kind == "" {
 		// ids are random (UUIDv4): without an email there is nothing to collide.
-		resp, err := s.cli.Put(ctx, key, string(doc))
+		pctx, cancel := s.op(ctx)
+		defer cancel()
+		resp, err := s.cli.Put(pctx, key, string(doc))
 		if err != nil {
 			return 0, wrap(err)
 		}
 		return resp.Header.Revision, nil
 	}
-	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(emailKey(email)), "=", 0)).
-		Then(clientv3.OpPut(key, string(doc)), clientv3.OpPut(emailKey(email), id)).
-		Commit()
+	cmps, err := s.guardCmps(ctx, g)
+	if err != nil {
+		return 0, err
+	}
+	ops := []clientv3.Op{clientv3.OpPut(key, string(doc))}
+	if email != "" {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(emailKey(email)), "=", 0))
+		ops = append(ops, clientv3.OpPut(emailKey(email), id))
+	}
+	tctx, cancel := s.op(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(tctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return 0, wrap(err)
 	}
 	if !resp.Succeeded {
+		if err := s.guardFailed(ctx, g); err != nil {
+			return 0, err
+		}
 		return 0, ErrEmailTaken
 	}
 	return resp.Header.Revision, nil
@@ -91,7 +102,7 @@ func (s *Store) userDoc(ctx context.Context, id string) ([]byte, int64, error) {
 // UpdateUser replaces a user with change(current) as one compare-and-swap,
 // moving the email index with it. With ifMatch > 0 the user must still be at
 // that revision (ErrStale otherwise); without it a concurrent write is retried.
-func (s *Store) UpdateUser(ctx context.Context, id string, ifMatch int64, change func(cur []byte) ([]byte, error)) ([]byte, int64, error) {
+func (s *Store) UpdateUser(ctx context.Context, id string, ifMatch int64, g Guard, change func(cur []byte) ([]byte, error)) ([]byte, int64, error) {
 	key := UserKey(id)
 	for {
 		cur, rev, err := s.userDoc(ctx, id)
@@ -117,7 +128,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, ifMatch int64, change
 				ops = append(ops, clientv3.OpPut(emailKey(newEmail), id))
 			}
 		}
-		newRev, changed, err := s.commitUser(ctx, key, rev, cmps, ops)
+		newRev, changed, err := s.commitUser(ctx, key, rev, g, cmps, ops)
 		switch {
 		case err != nil:
 			return nil, 0, err
@@ -132,7 +143,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, ifMatch int64, change
 }
 
 // DeleteUser removes a user and its email index in one transaction.
-func (s *Store) DeleteUser(ctx context.Context, id string, ifMatch int64) error {
+func (s *Store) DeleteUser(ctx context.Context, id string, ifMatch int64, g Guard) error {
 	key := UserKey(id)
 	for {
 		cur, rev, err := s.userDoc(ctx, id)
@@ -146,7 +157,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string, ifMatch int64) error 
 		if email := emailOf(cur); email != "" {
 			ops = append(ops, clientv3.OpDelete(emailKey(email)))
 		}
-		newRev, _, err := s.commitUser(ctx, key, rev, nil, ops)
+		newRev, _, err := s.commitUser(ctx, key, rev, g, nil, ops)
 		if err != nil || newRev > 0 {
 			return err
 		}
@@ -157,15 +168,24 @@ func (s *Store) DeleteUser(ctx context.Context, id string, ifMatch int64) error 
 }
 
 // commitUser commits a user transaction guarded by the revision the user was
-// read at. newRev is 0 when a compare failed: changed tells whether the user
-// moved on since it was read (otherwise the email was taken).
-func (s *Store) commitUser(ctx context.Context, key string, rev int64, cmps []clientv3.Cmp, ops []clientv3.Op) (newRev int64, changed bool, err error) {
-	ctx, cancel := s.op(ctx)
+// read at, and g. newRev is 0 when a compare failed: changed tells whether the
+// user moved on since it was read (otherwise the email was taken).
+func (s *Store) commitUser(ctx context.Context, key string, rev int64, g Guard, cmps []clientv3.Cmp, ops []clientv3.Op) (newRev int64, changed bool, err error) {
+	guard, err := s.guardCmps(ctx, g)
+	if err != nil {
+		return 0, false, err
+	}
+	cmps = append(append(cmps, guard...), clientv3.Compare(clientv3.ModRevision(key), "=", rev))
+	tctx, cancel := s.op(ctx)
 	defer cancel()
-	cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", rev))
-	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).Commit()
+	resp, err := s.cli.Txn(tctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).Commit()
 	if err != nil {
 		return 0, false, wrap(err)
+	}
+	if !resp.Succeeded {
+		if err := s.guardFailed(ctx, g); err != nil {
+			return 0, false, err
+		}
 	}
 	if resp.Succeeded {
 		return resp.Header.Revision, false, nil

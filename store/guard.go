@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Guard is a write's fencing condition (the Etcdapi-Guarda header): the write
+// applies only if, in the same etcd transaction, that participant still holds.
+// A token protects only a resource that checks it; this is the check, done
+// for the client (concurrency.Mutex.IsOwner as a compare).
+type Guard struct {
+	Kind     string // "lock", "eleicao" or "semaforo"; "" for no guard
+	Resource string
+	Token    int64
+}
+
+// StaleGuardError is a guarded write refused: the guard's participant no
+// longer holds, and nothing was written.
+type StaleGuardError struct {
+	Guard
+	Current int64 // the token that holds now; 0 when nobody does
+}
+
+func (e *StaleGuardError) Error() string {
+	return fmt.Sprintf("%s %s: token %d no longer holds (now %d)", e.Kind, e.Resource, e.Token, e.Current)
+}
+
+// guardCmps reads who holds g's resource now and returns the comparisons that
+// are true only while g's participant still holds: the write's transaction
+// carries them, so there is no window between the check and the write.
+// *StaleGuardError when it already does not hold.
+func (s *Store) guardCmps(ctx context.Context, g Guard) ([]clientv3.Cmp, error) {
+	if g.Kind == "" {
+		return nil, nil
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	if g.Kind == "lock" {
+		key := locksPrefix + g.Resource
+		resp, err := s.cli.Get(ctx, key, clientv3.WithKeysOnly())
+		if err != nil {
+			return nil, wrap(err)
+		}
+		if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != g.Token {
+			return nil, &StaleGuardError{Guard: g, Current: firstCreate(resp.Kvs)}
+		}
+		return []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", g.Token)}, nil
+	}
+	// An election's leader and a semaphore's holders are the first keys under
+	// a prefix, in create order (SPEC §3): find the one with this token.
+	prefix := electionPrefix + g.Resource + "/"
+	if g.Kind == "semaforo" {
+		prefix = semaphorePrefix + g.Resource + "/"
+	}
+	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	if err != nil {
+		return nil, wrap(err)
+	}
+	holding := 1
+	if g.Kind == "semaforo" {
+		holding = semaphoreLimit(resp.Kvs, g.Token)
+	}
+	holders := resp.Kvs[:min(holding, len(resp.Kvs))]
+	for _, kv := range holders {
+		if kv.CreateRevision != g.Token {
+			continue
+		}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", g.Token)}
+		if g.Kind == "eleicao" {
+			// Still the first in line: every key under the prefix is as old or newer.
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(prefix), ">", g.Token-1).WithPrefix())
+		}
+		// A semaphore holder stays one while its key exists: keys ahead only leave.
+		return cmps, nil
+	}
+	current := firstCreate(holders)
+	if g.Kind == "semaforo" && len(holders) > 0 {
+		current = holders[len(holders)-1].CreateRevision // the latest grant
+	}
+	return nil, &StaleGuardError{Guard: g, Current: current}
+}
+
+// semaphoreLimit is how many keys hold a semaphore: the limite its participant
+// with token joined with (1 when it cannot be read).
+func semaphoreLimit(kvs []*mvccpb.KeyValue, token int64) int {
+	for _, kv := range kvs {
+		var v struct {
+			Limit int `json:"limite"`
+		}
+		if kv.CreateRevision == token && json.Unmarshal(kv.Value, &v) == nil && v.Limit > 0 {
+			return v.Limit
+		}
+	}
+	return 1
+}
+
+func firstCreate(kvs []*mvccpb.KeyValue) int64 {
+	if len(kvs) == 0 {
+		return 0
+	}
+	return kvs[0].CreateRevision
+}
+
+// guardFailed tells, after a transaction carrying g's comparisons failed,
+// whether g is why: *StaleGuardError then, nil when g still holds.
+func (s *Store) guardFailed(ctx context.Context, g Guard) error {
+	_, err := s.guardCmps(ctx, g)
+	return err
+}
