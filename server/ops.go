@@ -18,7 +18,7 @@ func (s *server) index(c *gin.Context) {
 		"mensagem": "etcdapi: API REST sobre etcd",
 		"endpoints": gin.H{
 			"usuarios": []string{"POST /usuarios", "GET /usuarios", "GET /usuarios/{id}", "PUT /usuarios/{id}", "PATCH /usuarios/{id}", "DELETE /usuarios/{id}", "GET /usuarios/buscar?nome="},
-			"config":   []string{"GET /config", "GET /config/{chave}", "PUT /config/{chave}", "DELETE /config/{chave}", "GET /config/{chave}/historico"},
+			"config":   []string{"GET /config", "GET /config/{chave}", "PUT /config/{chave}", "DELETE /config/{chave}", "GET /config/{chave}/historico", "POST /transacao"},
 			"servicos": []string{"POST /servicos/registrar", "GET /servicos", "GET /servicos/{nome}", "POST /servicos/{nome}/{id}/heartbeat", "DELETE /servicos/{nome}/{id}"},
 			"locks":    []string{"GET /lock", "POST /lock/{recurso}", "GET /lock/{recurso}", "DELETE /lock/{recurso}", "POST /lock/{recurso}/renovar"},
 			"eventos":  []string{"GET /eventos?prefixo=/config/app/"},

@@ -26,6 +26,7 @@ func (s *server) routes(r *gin.Engine) {
 	api.PUT("/config/:chave", s.putConfig)
 	api.DELETE("/config/:chave", s.deleteConfig)
 	api.GET("/config/:chave/historico", s.configHistory)
+	api.POST("/transacao", s.transaction)
 
 	api.POST("/servicos/registrar", s.registerInstance)
 	api.GET("/servicos", s.listServices)
