@@ -16,6 +16,7 @@ type demoMember struct {
 	Name   string `json:"nome"`
 	PID    *int   `json:"pid"`
 	API    string `json:"api"`
+	Client string `json:"cliente"`
 	State  string `json:"estado"`
 	Leader bool   `json:"lider"`
 	Dir    string `json:"dados"`

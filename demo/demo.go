@@ -102,6 +102,9 @@ type cluster struct {
 	root    string // every member's data directory is under it
 	members []*member
 	next    int // the member tried first by the next proxied request
+	secret  string
+	ids     map[string]string // member name -> etcd member id (hex), once known
+	faults  sync.Mutex        // one isolar/reconectar/pausar/retomar at a time
 	mu      sync.Mutex
 	stopped sync.Once
 }
@@ -114,7 +117,7 @@ type member struct {
 	out               *tail
 	mu                sync.Mutex
 	cmd               *exec.Cmd
-	state             string        // "ativo", "iniciando", "parando" or "parado"
+	state             string        // "ativo", "iniciando", "parando", "parado", "isolado" or "pausado"
 	exited            chan struct{} // closed when the current process has ended
 }
 
@@ -122,6 +125,7 @@ type member struct {
 func (c *cluster) prepare() error {
 	token := make([]byte, 4)
 	rand.Read(token)
+	c.secret = rand.Text() // the members' DEMO_SECRET: only this supervisor may cut them off
 	var initial []string
 	for i := range c.cfg.Members {
 		ports, err := freePorts(3)
@@ -189,7 +193,7 @@ func (c *cluster) start(ctx context.Context, m *member) error {
 	}
 	cmd := exec.Command(c.exe, m.args...)
 	cmd.Dir = c.root // the demo's own directory; settings, .env's included, come through childEnv
-	cmd.Env = childEnv()
+	cmd.Env = append(childEnv(), "DEMO_SECRET="+c.secret)
 	cmd.Stdout, cmd.Stderr = m.out, m.out
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -256,11 +260,14 @@ func (c *cluster) kill(m *member) error {
 	}
 	// "parado" only once the process is gone (set by start's Wait): until then a
 	// start would find the data dir and ports still taken.
-	cmd, exited := m.cmd, m.exited
+	cmd, exited, isolated := m.cmd, m.exited, m.state == "isolado"
 	m.state = "parando"
 	m.mu.Unlock()
 	cmd.Process.Kill()
 	<-exited
+	if isolated {
+		c.eachLink(context.Background(), m, "/demo/interno/religar", false) // the others take it back when it starts again
+	}
 	return nil
 }
 
@@ -281,7 +288,7 @@ func (c *cluster) stop() {
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "ETCD_") || strings.HasPrefix(kv, "HTTP_ADDR=") || strings.HasPrefix(kv, "TLS_") {
+		if strings.HasPrefix(kv, "ETCD_") || strings.HasPrefix(kv, "HTTP_ADDR=") || strings.HasPrefix(kv, "TLS_") || strings.HasPrefix(kv, "DEMO_SECRET=") {
 			continue
 		}
 		env = append(env, kv)

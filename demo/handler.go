@@ -24,6 +24,10 @@ func (c *cluster) handler() http.Handler {
 	mux.HandleFunc("GET /demo/membros", c.auth(c.listMembers))
 	mux.HandleFunc("POST /demo/membros/{nome}/parar", c.auth(c.stopMember))
 	mux.HandleFunc("POST /demo/membros/{nome}/iniciar", c.auth(c.startMember))
+	mux.HandleFunc("POST /demo/membros/{nome}/isolar", c.auth(c.isolateMember))
+	mux.HandleFunc("POST /demo/membros/{nome}/reconectar", c.auth(c.reconnectMember))
+	mux.HandleFunc("POST /demo/membros/{nome}/pausar", c.auth(c.pauseMember))
+	mux.HandleFunc("POST /demo/membros/{nome}/retomar", c.auth(c.resumeMember))
 	mux.Handle("/", c.passOn(&httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "member" // the transport picks the member

@@ -58,4 +58,10 @@ func (s *server) routes(r *gin.Engine) {
 	api.GET("/cluster/snapshot", s.snapshot)
 	api.POST("/cluster/manutencao", s.maintenance)
 	api.GET("/metrics", metricsHandler)
+
+	// Only a demo member has these, and only its supervisor knows the secret.
+	if s.cfg.DemoSecret != "" {
+		r.POST("/demo/interno/cortar", s.fromSupervisor, s.cutPeers)
+		r.POST("/demo/interno/religar", s.fromSupervisor, s.mendPeers)
+	}
 }

@@ -27,6 +27,7 @@ type Config struct {
 	MaxConns     int           `envconfig:"MAX_CONNS" default:"0" desc:"most HTTP connections at once (0: half the open-file limit, at most 4096)"`
 	MaxStreams   int           `envconfig:"MAX_STREAMS" default:"256" desc:"most open event streams at once; past it 503"`
 	MaxWaiters   int           `envconfig:"MAX_WAITERS" default:"2048" desc:"most requests waiting at once (aguardar, Prefer: wait); past it 503"`
+	DemoSecret   string        `envconfig:"DEMO_SECRET" desc:"set by etcdapi demo for its members: only their supervisor may cut them off from their peers"`
 }
 
 type server struct {

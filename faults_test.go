@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// memberStatus asks one member for etcd's own status of itself (its raft
+// term, index, leader and revision), within a second.
+func memberStatus(cli *clientv3.Client, m demoMember) (*clientv3.StatusResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return cli.Status(ctx, m.Client)
+}
+
+// within polls cond every 20 ms for at most d, and tells how long it took.
+func within(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	began := time.Now()
+	for !cond() {
+		if time.Since(began) > d {
+			t.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(began)
+}
+
+func statusClient(t *testing.T, ms []demoMember) *clientv3.Client {
+	var eps []string
+	for _, m := range ms {
+		eps = append(eps, m.Client)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+func leaderAndOthers(t *testing.T, ms []demoMember) (demoMember, []demoMember) {
+	var leader demoMember
+	var others []demoMember
+	for _, m := range ms {
+		if m.Leader {
+			leader = m
+		} else {
+			others = append(others, m)
+		}
+	}
+	if leader.Name == "" {
+		t.Fatalf("no leader: %+v", ms)
+	}
+	return leader, others
+}
+
+// writesGoOn sends n writes through the supervisor's one URL: each must succeed.
+func writesGoOn(t *testing.T, p *proc, key string, n int) {
+	t.Helper()
+	for i := range n {
+		if code, body := request[obj](t, "PUT", p.API+"/config/"+key, fmt.Sprintf(`{"valor":%d}`, i)); code != 200 {
+			t.Fatalf("write %d through the supervisor: %d %v", i, code, body)
+		}
+	}
+}
+
+// A leader cut off from the others steps down by itself; the majority elects a
+// new one and goes on; the isolated member refuses to answer rather than answer
+// wrong, its raft index stands still; reconnected, it follows the current
+// leader at the cluster's term and catches up.
+func TestDemoIsolatedLeaderStepsDownAndComesBackAsAFollower(t *testing.T) {
+	p, _ := startDemo(t)
+	ms := demoMembers(t, p)
+	cli := statusClient(t, ms)
+	old, others := leaderAndOthers(t, ms)
+	writesGoOn(t, p, "antes-da-particao", 3)
+
+	if code, body := request[obj](t, "POST", p.API+"/demo/membros/"+old.Name+"/isolar", ""); code != 200 {
+		t.Fatalf("isolar: %d %v", code, body)
+	}
+	if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+old.Name+"/isolar", ""); code != 409 {
+		t.Fatalf("isolar again: %d, want 409", code)
+	}
+	if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+others[0].Name+"/reconectar", ""); code != 409 {
+		t.Fatalf("reconectar a member not isolated: %d, want 409", code)
+	}
+	oldStatus, err := memberStatus(cli, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newLeader uint64
+	took := within(t, 3*time.Second, "a new leader at the majority", func() bool {
+		st, err := memberStatus(cli, others[0])
+		if err == nil && st.Leader != 0 && st.Leader != oldStatus.Header.MemberId {
+			newLeader = st.Leader
+			return true
+		}
+		return false
+	})
+	t.Logf("new leader %x %s after isolating the leader", newLeader, took.Round(time.Millisecond))
+	for _, m := range demoMembers(t, p) {
+		if m.Name == old.Name && m.State != "isolado" {
+			t.Fatalf("isolated member shown as %q", m.State)
+		}
+	}
+	writesGoOn(t, p, "durante-a-particao", 10)
+
+	// The isolated member: 503 to a read and a write within REQUEST_TIMEOUT (2 s) + 1 s.
+	for _, method := range []string{"GET", "PUT"} {
+		began := time.Now()
+		code, _ := request[obj](t, method, old.API+"/config/durante-a-particao", `{"valor":-1}`)
+		if took := time.Since(began); code != 503 || took > 3*time.Second {
+			t.Fatalf("%s on the isolated member: %d after %s, want 503 within 3 s", method, code, took)
+		}
+	}
+	// etcd's own view: its raft index stood still while the majority's grew, and it has no leader.
+	iso, err := memberStatus(cli, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maj, err := memberStatus(cli, others[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iso.RaftIndex >= maj.RaftIndex || iso.Header.Revision >= maj.Header.Revision || iso.Leader == newLeader {
+		t.Fatalf("isolated: index %d revision %d leader %x; majority: index %d revision %d leader %x",
+			iso.RaftIndex, iso.Header.Revision, iso.Leader, maj.RaftIndex, maj.Header.Revision, maj.Leader)
+	}
+	if iso.Leader != 0 {
+		t.Fatalf("the isolated member still sees a leader: %x", iso.Leader)
+	}
+
+	if code, body := request[obj](t, "POST", p.API+"/demo/membros/"+old.Name+"/reconectar", ""); code != 200 {
+		t.Fatalf("reconectar: %d %v", code, body)
+	}
+	took = within(t, 5*time.Second, "the reconnected member following the leader, caught up", func() bool {
+		s, err1 := memberStatus(cli, old)
+		m, err2 := memberStatus(cli, others[0])
+		return err1 == nil && err2 == nil && s.Leader == m.Leader && s.Leader == newLeader &&
+			s.Header.RaftTerm == m.Header.RaftTerm && s.Header.Revision == m.Header.Revision
+	})
+	t.Logf("reconnected member caught up in %s", took.Round(time.Millisecond))
+}
+
+// A paused leader is replaced the same way; resumed, it follows the newer
+// leader. A paused follower costs nothing. Stopped, paused and isolated
+// members leave no process and no data behind the supervisor's SIGTERM.
+func TestDemoPausedMembersAndCtrlCWithEveryFault(t *testing.T) {
+	p, _ := startDemo(t)
+	ms := demoMembers(t, p)
+	cli := statusClient(t, ms)
+	old, others := leaderAndOthers(t, ms)
+	oldStatus, err := memberStatus(cli, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if code, body := request[obj](t, "POST", p.API+"/demo/membros/"+old.Name+"/pausar", ""); code != 200 {
+		t.Fatalf("pausar: %d %v", code, body)
+	}
+	if stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", *old.PID)); !strings.Contains(string(stat), ") T ") {
+		t.Fatalf("paused process not stopped: %s", stat)
+	}
+	var newLeader uint64
+	took := within(t, 3*time.Second, "a new leader after pausing the leader", func() bool {
+		st, err := memberStatus(cli, others[0])
+		if err == nil && st.Leader != 0 && st.Leader != oldStatus.Header.MemberId {
+			newLeader = st.Leader
+			return true
+		}
+		return false
+	})
+	t.Logf("new leader %s after pausing the leader", took.Round(time.Millisecond))
+	writesGoOn(t, p, "durante-a-pausa", 10)
+	if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+old.Name+"/retomar", ""); code != 200 {
+		t.Fatalf("retomar: %d", code)
+	}
+	within(t, 5*time.Second, "the resumed member following the newer leader", func() bool {
+		s, err1 := memberStatus(cli, old)
+		m, err2 := memberStatus(cli, others[0])
+		return err1 == nil && err2 == nil && s.Leader == newLeader && s.Header.Revision == m.Header.Revision
+	})
+
+	// A paused follower: writes go on.
+	ms = demoMembers(t, p)
+	_, followers := leaderAndOthers(t, ms)
+	if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+followers[0].Name+"/pausar", ""); code != 200 {
+		t.Fatalf("pausar a follower: %d", code)
+	}
+	writesGoOn(t, p, "seguidor-pausado", 10)
+
+	// Ctrl-C with one member paused and another isolated: nothing left behind.
+	if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+followers[1].Name+"/isolar", ""); code != 200 {
+		t.Fatalf("isolar: %d", code)
+	}
+	dir := ""
+	for _, m := range demoMembers(t, p) {
+		dir = strings.TrimSuffix(m.Dir, "/"+m.Name)
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	if code := p.exit(t, 15*time.Second); code != 0 {
+		t.Fatalf("supervisor exit %d", code)
+	}
+	for _, m := range ms {
+		if alive(*m.PID) {
+			t.Fatalf("member %s (pid %d) outlived the supervisor", m.Name, *m.PID)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("data %s left behind: %v", dir, err)
+	}
+}
