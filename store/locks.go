@@ -181,41 +181,34 @@ func newLock(resource, holder string, ttl int64) (Lock, string) {
 
 // ReleaseLock releases a lock. With a token it releases only if that token
 // still holds the lock (ErrNotHolder otherwise); token 0 forces the release.
+// The key alone goes, never its lease: see ReleaseSlot.
 func (s *Store) ReleaseLock(ctx context.Context, resource string, token int64) error {
 	key := locksPrefix + resource
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	var prev *mvccpb.KeyValue
 	if token == 0 {
-		resp, err := s.cli.Delete(ctx, key, clientv3.WithPrevKV())
+		resp, err := s.cli.Delete(ctx, key)
 		if err != nil {
 			return wrap(err)
 		}
-		if len(resp.PrevKvs) == 0 {
+		if resp.Deleted == 0 {
 			return ErrLockNotFound
 		}
-		prev = resp.PrevKvs[0]
-	} else {
-		resp, err := s.cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.CreateRevision(key), "=", token)).
-			Then(clientv3.OpDelete(key, clientv3.WithPrevKV())).
-			Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
-			Commit()
-		if err != nil {
-			return wrap(err)
-		}
-		if !resp.Succeeded {
-			if len(resp.Responses[0].GetResponseRange().Kvs) == 0 {
-				return ErrLockNotFound
-			}
-			return ErrNotHolder
-		}
-		if del := resp.Responses[0].GetResponseDeleteRange(); len(del.PrevKvs) > 0 {
-			prev = del.PrevKvs[0]
-		}
+		return nil
 	}
-	if prev != nil && prev.Lease != 0 {
-		s.revoke(clientv3.LeaseID(prev.Lease)) // the key is gone already; the lease would only linger
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", token)).
+		Then(clientv3.OpDelete(key)).
+		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
+		Commit()
+	if err != nil {
+		return wrap(err)
+	}
+	if !resp.Succeeded {
+		if len(resp.Responses[0].GetResponseRange().Kvs) == 0 {
+			return ErrLockNotFound
+		}
+		return ErrNotHolder
 	}
 	return nil
 }

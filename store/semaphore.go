@@ -220,11 +220,7 @@ func (s *Store) ReleaseSlot(ctx context.Context, name string, token int64) error
 	if err != nil {
 		return err
 	}
-	if err := s.withdraw(ctx, string(kv.Key), token, ErrSlotNotFound); err != nil {
-		return err
-	}
-	if kv.Lease != 0 {
-		s.revoke(clientv3.LeaseID(kv.Lease)) // the key is gone already; the lease would only linger
-	}
-	return nil
+	// The key alone goes, never its lease: another client's session may hold
+	// other keys on it, and etcdapi's own, empty now, ends by its TTL.
+	return s.withdraw(ctx, string(kv.Key), token, ErrSlotNotFound)
 }
