@@ -44,6 +44,18 @@ type slotValue struct {
 
 func semaphoreKeys(name string) string { return semaphorePrefix + name + "/" }
 
+// otherLimit is a limit other than limit that one of the holders (the first
+// keys in line) was written with, or 0. A key whose value carries no limit
+// (another client's) does not decide.
+func otherLimit(holders []*mvccpb.KeyValue, limit int64) int64 {
+	for _, kv := range holders {
+		if l := slotOf(kv).Limit; l > 0 && l != limit {
+			return l
+		}
+	}
+	return 0
+}
+
 func slotOf(kv *mvccpb.KeyValue) slotValue {
 	var v slotValue
 	json.Unmarshal(kv.Value, &v)
@@ -73,11 +85,9 @@ func (s *Store) AcquireSlot(ctx context.Context, name, holder string, limit, ttl
 	p.rev = resp.Header.Revision
 	me := Slot{Semaphore: name, Holder: holder, Token: p.rev, Limit: limit, TTL: ttl, TTLLeft: ttl}
 	line := resp.Responses[1].GetResponseRange().Kvs
-	if len(line) > 0 && line[0].CreateRevision != me.Token {
-		if inUse := slotOf(line[0]).Limit; inUse > 0 && inUse != limit {
-			s.leave(p)
-			return Slot{Limit: inUse}, nil, ErrLimitMismatch
-		}
+	if inUse := otherLimit(line[:min(int64(len(line)), limit)], limit); inUse != 0 {
+		s.leave(p)
+		return Slot{Limit: inUse}, nil, ErrLimitMismatch
 	}
 	ahead := map[string]bool{}
 	for _, kv := range line {
@@ -154,26 +164,32 @@ func (s *Store) semaphores(ctx context.Context, prefix string) ([]Semaphore, err
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]*Semaphore{}
+	lines := map[string][]int{}
 	var names []string
 	for name, i := range arrivals(kvs, left, semaphorePrefix) {
-		v := slotOf(kvs[i])
-		sem := byName[name]
-		if sem == nil {
-			sem = &Semaphore{Name: name, Limit: max(v.Limit, 1), Holders: []Slot{}}
-			byName[name] = sem
+		if lines[name] == nil {
 			names = append(names, name)
 		}
-		if int64(len(sem.Holders)) < sem.Limit {
-			sem.Holders = append(sem.Holders, Slot{Holder: v.Holder, Token: kvs[i].CreateRevision, TTLLeft: left[i]})
-		} else {
-			sem.Queue++
-		}
+		lines[name] = append(lines[name], i)
 	}
 	sort.Strings(names)
 	out := []Semaphore{}
-	for _, n := range names {
-		out = append(out, *byName[n])
+	for _, name := range names {
+		sem := Semaphore{Name: name, Limit: 1, Holders: []Slot{}}
+		for _, i := range lines[name] {
+			if l := slotOf(kvs[i]).Limit; l > 0 {
+				sem.Limit = l // the first limit in line: a key without one does not decide
+				break
+			}
+		}
+		for _, i := range lines[name] {
+			if int64(len(sem.Holders)) < sem.Limit {
+				sem.Holders = append(sem.Holders, Slot{Holder: slotOf(kvs[i]).Holder, Token: kvs[i].CreateRevision, TTLLeft: left[i]})
+			} else {
+				sem.Queue++
+			}
+		}
+		out = append(out, sem)
 	}
 	return out, nil
 }
