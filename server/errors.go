@@ -46,6 +46,7 @@ var storeErrors = []struct {
 	{store.ErrSemaphoreNotFound, http.StatusNotFound, "Ninguém ocupa este semáforo"},
 	{store.ErrSlotNotFound, http.StatusNotFound, "Vaga não encontrada ou expirada"},
 	{store.ErrNotOccupant, http.StatusConflict, "O token informado não ocupa uma vaga deste semáforo"},
+	{store.ErrPlaceLost, http.StatusConflict, "Seu lugar na fila foi removido enquanto aguardava (a chave foi apagada ou o lease acabou): peça de novo"},
 	{store.ErrUnreadable, http.StatusUnprocessableEntity, "O valor guardado nesta chave não foi escrito pelo etcdapi e não pode ser lido: corrija-o ou apague-o"},
 	{store.ErrStale, http.StatusPreconditionFailed, "Versão desatualizada: o recurso mudou desde o If-Match informado"},
 	{store.ErrCompacted, http.StatusGone, "Revisão já compactada pelo etcd: recomece a leitura"},

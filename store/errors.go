@@ -36,6 +36,9 @@ var (
 	// ErrUnreadable: another etcd client wrote a value under one of etcdapi's
 	// prefixes that is not what etcdapi would have written there.
 	ErrUnreadable = errors.New("value not written by etcdapi")
+	// ErrPlaceLost: a waiter's key was deleted (etcdctl del), or its lease
+	// revoked or lost, while it waited; it is never served, and may ask again.
+	ErrPlaceLost = errors.New("the waiter's place in line was removed while it waited")
 )
 
 // wrap turns what etcd answers into the domain's errors, keeping the cause.

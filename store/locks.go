@@ -162,7 +162,7 @@ func (s *Store) awaitLock(ctx context.Context, resource, holder string, ttl int6
 			return l, nil
 		}
 		if resp.Responses[0].GetResponseRange().Count == 0 {
-			return Lock{}, errLeftLine
+			return Lock{}, ErrPlaceLost
 		}
 		if err := s.awaitDelete(ctx, key, resp.Header.Revision+1); err != nil {
 			return Lock{}, err
