@@ -41,6 +41,20 @@ var (
 	ErrPlaceLost = errors.New("the waiter's place in line was removed while it waited")
 )
 
+// Refusal is ErrLockHeld, ErrOtherLeader, ErrNoSlot or ErrLimitMismatch
+// (Kind) with what the caller is told besides; the server answers Kind from
+// its table, with these fields in the body.
+type Refusal struct {
+	Kind     error
+	Holder   string // the lock's holder, the election's leader
+	Position int64  // where the caller stood in line (1: next); 0 when it did not wait
+	Holders  []Slot // a full semaphore's holders
+	Limit    int64  // the limit a semaphore's holders use
+}
+
+func (r *Refusal) Error() string { return r.Kind.Error() }
+func (r *Refusal) Unwrap() error { return r.Kind }
+
 // wrap turns what etcd answers into the domain's errors, keeping the cause.
 func wrap(err error) error {
 	switch {

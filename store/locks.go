@@ -27,7 +27,6 @@ type Lock struct {
 	TTLLeft    int64  `json:"ttl_restante"`
 	AcquiredAt string `json:"adquirido_em"`
 	Queue      int64  `json:"fila"` // waiters in line behind the holder
-	Position   int64  `json:"-"`    // where a waiter that gave up stood in line (1: next)
 }
 
 // lockValue is what /locks/{recurso} holds.
@@ -50,8 +49,8 @@ func lockOf(resource string, kv *mvccpb.KeyValue) (l Lock, ok bool) {
 // held, a request that will wait joins the line in that same transaction and
 // is served in arrival order (concurrency.Mutex's recipe): it waits for the
 // waiter just ahead of it to leave, then for the holder to let go. When wait
-// runs out it leaves the line and answers ErrLockHeld with the current holder
-// and the place it stood in line.
+// runs out it leaves the line and answers ErrLockHeld, a Refusal with the
+// current holder and the place it stood in line.
 func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl int64, wait time.Duration) (Lock, error) {
 	key, queue := locksPrefix+resource, lockQueue(resource)
 	p, err := s.newParticipant(ctx, queue, ttl, wait > 0)
@@ -96,9 +95,8 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 			current, _ = lockOf(resource, kvs[0])
 		} else if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
 			current, _ = lockOf(resource, kvs[0]) // the next holder, not yet holding
-			current.Token = 0
 		}
-		return current, ErrLockHeld
+		return Lock{}, &Refusal{Kind: ErrLockHeld, Holder: current.Holder}
 	}
 
 	p.rev = resp.Header.Revision // this waiter's place in line
@@ -130,8 +128,7 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 	if kvs := now.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 		current, _ = lockOf(resource, kvs[0])
 	}
-	current.Position = int64(len(now.Responses[1].GetResponseRange().Kvs)) + 1
-	return current, ErrLockHeld
+	return Lock{}, &Refusal{Kind: ErrLockHeld, Holder: current.Holder, Position: int64(len(now.Responses[1].GetResponseRange().Kvs)) + 1}
 }
 
 // awaitLock waits, until ctx ends, for the turn of the waiter p, then for the

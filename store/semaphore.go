@@ -63,14 +63,14 @@ func slotOf(kv *mvccpb.KeyValue) slotValue {
 }
 
 // AcquireSlot takes a place among a semaphore's limit holders, waiting in line
-// up to wait. ErrLimitMismatch (with the limit in use) when the holders use
-// another limit; ErrNoSlot with the holders when wait runs out.
-func (s *Store) AcquireSlot(ctx context.Context, name, holder string, limit, ttl int64, wait time.Duration) (Slot, []Slot, error) {
+// up to wait. A Refusal: ErrLimitMismatch with the limit in use when the
+// holders use another limit; ErrNoSlot with the holders when wait runs out.
+func (s *Store) AcquireSlot(ctx context.Context, name, holder string, limit, ttl int64, wait time.Duration) (Slot, error) {
 	prefix := semaphoreKeys(name)
 	val, _ := json.Marshal(slotValue{Holder: holder, Limit: limit, TTL: ttl})
 	p, err := s.newParticipant(ctx, prefix, ttl, wait > 0)
 	if err != nil {
-		return Slot{}, nil, err
+		return Slot{}, err
 	}
 	tctx, cancel := s.op(ctx)
 	resp, err := s.cli.Txn(tctx).Then(
@@ -80,14 +80,14 @@ func (s *Store) AcquireSlot(ctx context.Context, name, holder string, limit, ttl
 	cancel()
 	if err != nil {
 		s.leave(p)
-		return Slot{}, nil, wrap(err)
+		return Slot{}, wrap(err)
 	}
 	p.rev = resp.Header.Revision
 	me := Slot{Semaphore: name, Holder: holder, Token: p.rev, Limit: limit, TTL: ttl, TTLLeft: ttl}
 	line := resp.Responses[1].GetResponseRange().Kvs
 	if inUse := otherLimit(line[:min(int64(len(line)), limit)], limit); inUse != 0 {
 		s.leave(p)
-		return Slot{Limit: inUse}, nil, ErrLimitMismatch
+		return Slot{}, &Refusal{Kind: ErrLimitMismatch, Limit: inUse}
 	}
 	ahead := map[string]bool{}
 	for _, kv := range line {
@@ -97,23 +97,23 @@ func (s *Store) AcquireSlot(ctx context.Context, name, holder string, limit, ttl
 	}
 	if int64(len(ahead)) < limit {
 		if err = s.served(ctx, p, true); err == nil {
-			return me, nil, nil
+			return me, nil
 		}
 	} else if wait > 0 {
 		turn := func(ctx context.Context) error { return s.awaitSlot(ctx, prefix, me.Token, ahead, limit) }
 		if err = s.serveAfter(ctx, p, wait, true, turn); err == nil {
-			return me, nil, nil
+			return me, nil
 		}
 	}
 	s.leave(p) // leave the line at once
 	if ctx.Err() != nil || (err != nil && !errors.Is(err, context.DeadlineExceeded)) {
-		return Slot{}, nil, err
+		return Slot{}, err
 	}
 	sem, err := s.GetSemaphore(ctx, name)
 	if err != nil && !errors.Is(err, ErrSemaphoreNotFound) {
-		return Slot{}, nil, err
+		return Slot{}, err
 	}
-	return Slot{}, sem.Holders, ErrNoSlot
+	return Slot{}, &Refusal{Kind: ErrNoSlot, Holders: append([]Slot{}, sem.Holders...)} // [] when they left meanwhile
 }
 
 // awaitSlot waits until fewer than limit of the keys that were ahead of the
