@@ -8,6 +8,7 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -28,6 +29,9 @@ import (
 // stall of the process (or of its way to etcd) of about two thirds of it
 // loses the waiter its place.
 const waiterTTL = 5
+
+// waiterEvents counts the watch events waiters receive (tests and benchmarks read it).
+var waiterEvents atomic.Int64
 
 // A participant is one request's place in a line.
 type participant struct {
@@ -140,19 +144,26 @@ func (s *Store) leave(p *participant) {
 	s.revoke(p.own)
 }
 
-// awaitDelete watches key from revision rev until it is deleted. It returns
-// nil then, ctx's error when ctx ends first, ErrUnavailable when the watch breaks.
+// awaitDelete watches key from revision rev until it is deleted; as awaitEvent.
 func (s *Store) awaitDelete(ctx context.Context, key string, rev int64) error {
+	return s.awaitEvent(ctx, key, rev, func(*clientv3.Event) bool { return true }, clientv3.WithFilterPut())
+}
+
+// awaitEvent watches key (with opts: a prefix, a filter) from revision rev
+// until an event for which done holds. It returns nil then, ctx's error when
+// ctx ends first, ErrUnavailable when the watch breaks.
+func (s *Store) awaitEvent(ctx context.Context, key string, rev int64, done func(*clientv3.Event) bool, opts ...clientv3.OpOption) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for resp := range s.watcher.Watch(clientv3.WithRequireLeader(wctx), key, clientv3.WithRev(rev), clientv3.WithFilterPut()) {
+	for resp := range s.watcher.Watch(clientv3.WithRequireLeader(wctx), key, append(opts, clientv3.WithRev(rev))...) {
 		if err := resp.Err(); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return wrap(err)
 		}
-		if len(resp.Events) > 0 {
+		waiterEvents.Add(int64(len(resp.Events)))
+		if slices.ContainsFunc(resp.Events, done) {
 			return nil
 		}
 	}
