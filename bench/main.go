@@ -418,10 +418,6 @@ func middle(rs []result) result {
 
 func getURL(c *http.Client, url string, want int) error { return do(c, "GET", url, "", want) }
 
-func postJSON(c *http.Client, url, body string, want int) error {
-	return do(c, "POST", url, body, want)
-}
-
 // do sends one request; headers are name, value pairs.
 func do(c *http.Client, method, url, body string, want int, headers ...string) error {
 	var r io.Reader

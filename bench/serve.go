@@ -88,7 +88,7 @@ func bareHandlers(cli *clientv3.Client) http.Handler {
 			If(clientv3.Compare(clientv3.CreateRevision(email), "=", 0)).
 			Then(clientv3.OpPut("/users/"+id, string(body)), clientv3.OpPut(email, id)).Commit()
 		if err != nil || !resp.Succeeded {
-			http.Error(w, "{}", 409)
+			http.Error(w, "{}", http.StatusConflict)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -98,7 +98,7 @@ func bareHandlers(cli *clientv3.Client) http.Handler {
 	mux.HandleFunc("PUT /config/{k}", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if _, err := cli.Put(r.Context(), "/config/app/"+r.PathValue("k"), string(body)); err != nil {
-			http.Error(w, "{}", 503)
+			http.Error(w, "{}", http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

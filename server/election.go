@@ -2,12 +2,9 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-
-	"etcdapi/store"
 )
 
 type candidacyRequest struct {
@@ -45,10 +42,6 @@ func (s *server) campaign(c *gin.Context) {
 	}
 	defer release()
 	me, err := s.store.Campaign(c.Request.Context(), c.Param("nome"), r.Candidato, r.Valor, ttl, seconds(r.Aguardar))
-	if errors.Is(err, store.ErrOtherLeader) {
-		c.JSON(http.StatusConflict, gin.H{"erro": "Outro candidato lidera", "lider": me.Name, "posicao": me.Position})
-		return
-	}
 	if err != nil {
 		s.fail(c, err)
 		return

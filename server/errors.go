@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"runtime/debug"
 
@@ -27,31 +29,51 @@ func (e *apiError) Error() string { return e.msg }
 
 func badRequest(msg string) *apiError { return &apiError{status: http.StatusBadRequest, msg: msg} }
 
-// storeErrors maps each of the store's error kinds to a status and a message.
+// storeErrors maps each of the store's error kinds to a status and a message,
+// and a store.Refusal of that kind to the fields it adds to the body.
 var storeErrors = []struct {
 	err    error
 	status int
 	msg    string
+	more   func(*store.Refusal) gin.H
 }{
-	{store.ErrUserNotFound, http.StatusNotFound, "Usuário não encontrado"},
-	{store.ErrConfigNotFound, http.StatusNotFound, "Configuração não encontrada"},
-	{store.ErrNoHistory, http.StatusNotFound, "Nenhum histórico restante para esta configuração"},
-	{store.ErrInstanceNotFound, http.StatusNotFound, "Instância não encontrada ou expirada: registre-a novamente"},
-	{store.ErrLockNotFound, http.StatusNotFound, "Lock não encontrado: o recurso está livre"},
-	{store.ErrEmailTaken, http.StatusConflict, "Email já utilizado por outro usuário"},
-	{store.ErrLockHeld, http.StatusConflict, "Recurso já bloqueado"},
-	{store.ErrNotHolder, http.StatusConflict, "O token informado não detém este lock"},
-	{store.ErrNoLeader, http.StatusNotFound, "Nenhum líder eleito"},
-	{store.ErrNotLeader, http.StatusConflict, "O token informado não é o do líder"},
-	{store.ErrSemaphoreNotFound, http.StatusNotFound, "Ninguém ocupa este semáforo"},
-	{store.ErrSlotNotFound, http.StatusNotFound, "Vaga não encontrada ou expirada"},
-	{store.ErrNotOccupant, http.StatusConflict, "O token informado não ocupa uma vaga deste semáforo"},
-	{store.ErrUnreadable, http.StatusUnprocessableEntity, "O valor guardado nesta chave não foi escrito pelo etcdapi e não pode ser lido: corrija-o ou apague-o"},
-	{store.ErrStale, http.StatusPreconditionFailed, "Versão desatualizada: o recurso mudou desde o If-Match informado"},
-	{store.ErrCompacted, http.StatusGone, "Revisão já compactada pelo etcd: recomece a leitura"},
-	{store.ErrFutureRev, http.StatusBadRequest, "Revisão no futuro: o cursor ou desde nomeia uma revisão que o etcd ainda não tem"},
-	{store.ErrUnavailable, http.StatusServiceUnavailable, "etcd indisponível ou sem quórum: tente novamente"},
-	{store.ErrNoSpace, http.StatusInsufficientStorage, "Cota de espaço do etcd atingida: apague dados e compacte"},
+	{store.ErrUserNotFound, http.StatusNotFound, "Usuário não encontrado", nil},
+	{store.ErrConfigNotFound, http.StatusNotFound, "Configuração não encontrada", nil},
+	{store.ErrNoHistory, http.StatusNotFound, "Nenhum histórico restante para esta configuração", nil},
+	{store.ErrInstanceNotFound, http.StatusNotFound, "Instância não encontrada ou expirada: registre-a novamente", nil},
+	{store.ErrLockNotFound, http.StatusNotFound, "Lock não encontrado: o recurso está livre", nil},
+	{store.ErrEmailTaken, http.StatusConflict, "Email já utilizado por outro usuário", nil},
+	{store.ErrLockHeld, http.StatusConflict, "Recurso já bloqueado", heldBy},
+	{store.ErrNotHolder, http.StatusConflict, "O token informado não detém este lock", nil},
+	{store.ErrNoLeader, http.StatusNotFound, "Nenhum líder eleito", nil},
+	{store.ErrNotLeader, http.StatusConflict, "O token informado não é o do líder", nil},
+	{store.ErrOtherLeader, http.StatusConflict, "Outro candidato lidera", ledBy},
+	{store.ErrSemaphoreNotFound, http.StatusNotFound, "Ninguém ocupa este semáforo", nil},
+	{store.ErrSlotNotFound, http.StatusNotFound, "Vaga não encontrada ou expirada", nil},
+	{store.ErrNotOccupant, http.StatusConflict, "O token informado não ocupa uma vaga deste semáforo", nil},
+	{store.ErrNoSlot, http.StatusConflict, "Sem vagas", occupiedBy},
+	{store.ErrLimitMismatch, http.StatusBadRequest, "Dados inválidos", limitInUse},
+	{store.ErrPlaceLost, http.StatusConflict, "Seu lugar na fila foi removido enquanto aguardava (a chave foi apagada ou o lease acabou): peça de novo", nil},
+	{store.ErrUnreadable, http.StatusUnprocessableEntity, "O valor guardado nesta chave não foi escrito pelo etcdapi e não pode ser lido: corrija-o ou apague-o", nil},
+	{store.ErrStale, http.StatusPreconditionFailed, "Versão desatualizada: o recurso mudou desde o If-Match informado", nil},
+	{store.ErrCompacted, http.StatusGone, "Revisão já compactada pelo etcd: recomece a leitura", nil},
+	{store.ErrFutureRev, http.StatusBadRequest, "Revisão no futuro: o cursor ou desde nomeia uma revisão que o etcd ainda não tem", nil},
+	{store.ErrUnavailable, http.StatusServiceUnavailable, "etcd indisponível ou sem quórum: tente novamente", nil},
+	{store.ErrNoSpace, http.StatusInsufficientStorage, "Cota de espaço do etcd atingida: apague dados e compacte", nil},
+}
+
+// What a refusal adds to its answer: who holds what was asked for, where the
+// caller stood in line (a lock's waiter only, an election's candidate always).
+func heldBy(r *store.Refusal) gin.H {
+	if r.Position > 0 {
+		return gin.H{"holder": r.Holder, "posicao": r.Position}
+	}
+	return gin.H{"holder": r.Holder}
+}
+func ledBy(r *store.Refusal) gin.H      { return gin.H{"lider": r.Holder, "posicao": r.Position} }
+func occupiedBy(r *store.Refusal) gin.H { return gin.H{"ocupantes": r.Holders} }
+func limitInUse(r *store.Refusal) gin.H {
+	return gin.H{"campos": map[string]string{"limite": fmt.Sprintf("deve ser %d, o limite usado pelos ocupantes atuais", r.Limit)}}
 }
 
 // fail answers err as JSON with the status its kind calls for.
@@ -75,7 +97,12 @@ func (s *server) fail(c *gin.Context, err error) {
 	}
 	for _, e := range storeErrors {
 		if errors.Is(err, e.err) {
-			c.AbortWithStatusJSON(e.status, gin.H{"erro": e.msg})
+			body := gin.H{"erro": e.msg}
+			var r *store.Refusal
+			if e.more != nil && errors.As(err, &r) {
+				maps.Copy(body, e.more(r))
+			}
+			c.AbortWithStatusJSON(e.status, body)
 			return
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"etcdapi/internal/testenv"
 	"etcdapi/store"
@@ -181,5 +182,55 @@ func TestDeregisterDeletesAnInstanceWithoutALease(t *testing.T) {
 	expect(t, call(t, api, "DELETE", "/servicos/comlease/"+id, ""), 200)
 	if ttl, err := st.Client().TimeToLive(ctx, clientv3.LeaseID(resp.Kvs[0].Lease)); err == nil && ttl.TTL > 0 {
 		t.Fatalf("the instance's lease lives on: %v", ttl)
+	}
+}
+
+// A Go program's concurrency.Session holds a lock, a semaphore place and a key
+// of its own on its one lease. Releasing the lock (with its token, or by
+// force) or the place removes that key alone: the session's other keys and
+// its lease live on. Even a place whose value is exactly what etcdapi writes.
+func TestReleaseLeavesAForeignSessionAlone(t *testing.T) {
+	ctx := t.Context()
+	cli := st.Client()
+	session, err := concurrency.NewSession(cli, concurrency.WithTTL(30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	lease := session.Lease()
+	put := func(key, val string) int64 {
+		t.Helper()
+		resp, err := cli.Put(ctx, key, val, clientv3.WithLease(lease))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Header.Revision
+	}
+	put("/outro/chave", "do programa")
+	for _, tc := range []struct{ key, val, release string }{
+		{"/locks/sessao-forcado", `{"holder":"programa-go"}`, "/lock/sessao-forcado"},
+		{"/locks/sessao-token", `{"holder":"programa-go"}`, "/lock/sessao-token?token=%d"},
+		{fmt.Sprintf("/semaphores/sessao/%x", int64(lease)), `{"holder":"programa-go","limite":2,"ttl":30}`, "/semaforo/sessao?token=%d"},
+	} {
+		rev := put(tc.key, tc.val)
+		release := tc.release
+		if strings.Contains(release, "%d") {
+			release = fmt.Sprintf(release, rev)
+		}
+		expect(t, call(t, api, "DELETE", release, ""), 200)
+		if n := countKeys(t, tc.key); n != 0 {
+			t.Errorf("DELETE %s left %s", release, tc.key)
+		}
+		if n := countKeys(t, "/outro/chave"); n != 1 {
+			t.Fatalf("DELETE %s removed the session's other key", release)
+		}
+		if ttl, err := cli.TimeToLive(ctx, lease); err != nil || ttl.TTL <= 0 {
+			t.Fatalf("DELETE %s ended the session's lease: %v %v", release, ttl, err)
+		}
+	}
+	select {
+	case <-session.Done():
+		t.Fatal("the session ended")
+	default:
 	}
 }

@@ -65,8 +65,8 @@ func TestGrantsExpireByThemselves(t *testing.T) {
 
 // TestAWaiterWhoseLeaseIsLostHearsItAtOnce: when a waiter's lease ends while
 // it waits (revoked here, as etcd would let it expire when its server could
-// not renew it), its request answers 503 within seconds, not once its
-// aguardar of 30 s runs out.
+// not renew it), its request answers 409, its place removed, within seconds,
+// not once its aguardar of 30 s runs out.
 func TestAWaiterWhoseLeaseIsLostHearsItAtOnce(t *testing.T) {
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close) // after the parallel subtests
@@ -86,8 +86,8 @@ func TestAWaiterWhoseLeaseIsLostHearsItAtOnce(t *testing.T) {
 			}
 			lost := time.Now()
 			r := <-waiter
-			if r.err != nil || r.code != 503 || r.body["erro"] == nil {
-				t.Fatalf("waiter: %d %v %v, want a 503 with erro", r.code, r.body, r.err)
+			if r.err != nil || r.code != 409 || r.body["erro"] != placeLost {
+				t.Fatalf("waiter: %d %v %v, want 409: its place was removed", r.code, r.body, r.err)
 			}
 			if d := r.at.Sub(lost); d > 10*time.Second {
 				t.Fatalf("the waiter heard of it %s after its lease was gone", d)

@@ -1,12 +1,9 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-
-	"etcdapi/store"
 )
 
 type lockRequest struct {
@@ -41,14 +38,6 @@ func (s *server) acquireLock(c *gin.Context) {
 	}
 	defer release()
 	l, err := s.store.AcquireLock(c.Request.Context(), c.Param("recurso"), r.Holder, ttlOr(r.TTL, s.cfg.LockTTL), seconds(r.Aguardar))
-	if errors.Is(err, store.ErrLockHeld) {
-		body := gin.H{"erro": "Recurso já bloqueado", "holder": l.Holder}
-		if l.Position > 0 {
-			body["posicao"] = l.Position // it waited in line: where it stood
-		}
-		c.JSON(http.StatusConflict, body)
-		return
-	}
 	if err != nil {
 		s.fail(c, err)
 		return

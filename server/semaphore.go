@@ -1,13 +1,9 @@
 package server
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-
-	"etcdapi/store"
 )
 
 type slotRequest struct {
@@ -41,16 +37,8 @@ func (s *server) acquireSlot(c *gin.Context) {
 		return
 	}
 	defer release()
-	slot, holders, err := s.store.AcquireSlot(c.Request.Context(), c.Param("nome"), r.Holder, r.Limite, ttl, seconds(r.Aguardar))
-	switch {
-	case errors.Is(err, store.ErrNoSlot):
-		c.JSON(http.StatusConflict, gin.H{"erro": "Sem vagas", "ocupantes": holders})
-		return
-	case errors.Is(err, store.ErrLimitMismatch):
-		s.fail(c, &apiError{status: http.StatusBadRequest, msg: "Dados inválidos", campos: map[string]string{
-			"limite": fmt.Sprintf("deve ser %d, o limite usado pelos ocupantes atuais", slot.Limit)}})
-		return
-	case err != nil:
+	slot, err := s.store.AcquireSlot(c.Request.Context(), c.Param("nome"), r.Holder, r.Limite, ttl, seconds(r.Aguardar))
+	if err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestSemaphoreNeverHasMoreHoldersThanItsLimit has 30 HTTP clients contend for
@@ -125,4 +127,31 @@ func TestSemaphoreHoldersRenewReleaseAndLimit(t *testing.T) {
 	expect(t, call(t, api, "DELETE", "/semaforo/cota?token="+token(c), ""), 200)
 	expect(t, call(t, api, "POST", "/semaforo/cota/renovar", `{"token":`+token(c)+`}`), 404)
 	expect(t, call(t, api, "GET", "/semaforo/cota", ""), 404)
+}
+
+// A key written by another client without a readable limite does not decide
+// the limit: the holders' limits do, whoever wrote them, and another is 400.
+func TestSemaphoreLimitIsTheHoldersPastAnUnreadableKey(t *testing.T) {
+	ctx := t.Context()
+	lease, err := st.Client().Grant(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Client().Revoke(ctx, lease.ID)
+	if _, err := st.Client().Put(ctx, fmt.Sprintf("/semaphores/mistura/%x", int64(lease.ID)), "programa-go", clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	a := decode[obj](t, call(t, api, "POST", "/semaforo/mistura", `{"holder":"a","limite":3}`))
+	w := call(t, api, "POST", "/semaforo/mistura", `{"holder":"b","limite":4}`)
+	expect(t, w, 400)
+	if campos, _ := decode[obj](t, w)["campos"].(obj); campos["limite"] != "deve ser 3, o limite usado pelos ocupantes atuais" {
+		t.Fatalf("limit mismatch behind an unreadable key: %s", w.Body)
+	}
+	if n := countKeys(t, "/semaphores/mistura/"); n != 2 {
+		t.Fatalf("%d keys, want the foreign one and a's", n)
+	}
+	if sem := decode[obj](t, call(t, api, "GET", "/semaforo/mistura", "")); num(sem, "limite") != 3 || len(sem["ocupantes"].([]any)) != 2 || num(sem, "fila") != 0 {
+		t.Fatalf("GET: %v, want limit 3 held by the foreign key and a", sem)
+	}
+	expect(t, call(t, api, "DELETE", "/semaforo/mistura?token="+token(a), ""), 200)
 }

@@ -24,7 +24,6 @@ type Candidate struct {
 	Value    json.RawMessage `json:"valor"`
 	Token    int64           `json:"token"`
 	TTL      int64           `json:"ttl"`
-	Position int64           `json:"-"` // where a candidate that gave up stood in line behind the leader (1: next), as a lock waiter's
 }
 
 // Election is an election's leader and everyone in line.
@@ -68,8 +67,8 @@ func electionKeys(name string) string { return electionPrefix + name + "/" }
 // Campaign puts a candidate in an election's line, with a lease of ttl
 // seconds (see participant), and waits up to wait for it to lead (concurrency.Election's
 // Campaign: lead when every older candidate is gone). When wait runs out, the
-// candidacy is withdrawn and ErrOtherLeader comes with the leader and the
-// place the candidate stood.
+// candidacy is withdrawn and ErrOtherLeader comes, a Refusal with the leader
+// and the place the candidate stood (behind the leader; 1: next).
 func (s *Store) Campaign(ctx context.Context, election, name string, value json.RawMessage, ttl int64, wait time.Duration) (Candidate, error) {
 	prefix := electionKeys(election)
 	if value == nil {
@@ -120,13 +119,11 @@ func (s *Store) Campaign(ctx context.Context, election, name string, value json.
 	if err != nil {
 		return Candidate{}, wrap(err)
 	}
-	var leader Candidate
+	refusal := &Refusal{Kind: ErrOtherLeader, Position: int64(len(now.Responses[1].GetResponseRange().Kvs))} // the leader is among those ahead
 	if kvs := now.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-		leader.Name, leader.Value = candidateOf(kvs[0])
-		leader.Token = kvs[0].CreateRevision
+		refusal.Holder, _ = candidateOf(kvs[0])
 	}
-	leader.Position = int64(len(now.Responses[1].GetResponseRange().Kvs)) // the leader is among those ahead
-	return leader, ErrOtherLeader
+	return Candidate{}, refusal
 }
 
 // Leader returns an election's leader, with the seconds left on its lease, and its line.

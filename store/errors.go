@@ -36,7 +36,24 @@ var (
 	// ErrUnreadable: another etcd client wrote a value under one of etcdapi's
 	// prefixes that is not what etcdapi would have written there.
 	ErrUnreadable = errors.New("value not written by etcdapi")
+	// ErrPlaceLost: a waiter's key was deleted (etcdctl del), or its lease
+	// revoked or lost, while it waited; it is never served, and may ask again.
+	ErrPlaceLost = errors.New("the waiter's place in line was removed while it waited")
 )
+
+// Refusal is ErrLockHeld, ErrOtherLeader, ErrNoSlot or ErrLimitMismatch
+// (Kind) with what the caller is told besides; the server answers Kind from
+// its table, with these fields in the body.
+type Refusal struct {
+	Kind     error
+	Holder   string // the lock's holder, the election's leader
+	Position int64  // where the caller stood in line (1: next); 0 when it did not wait
+	Holders  []Slot // a full semaphore's holders
+	Limit    int64  // the limit a semaphore's holders use
+}
+
+func (r *Refusal) Error() string { return r.Kind.Error() }
+func (r *Refusal) Unwrap() error { return r.Kind }
 
 // wrap turns what etcd answers into the domain's errors, keeping the cause.
 func wrap(err error) error {

@@ -27,7 +27,6 @@ type Lock struct {
 	TTLLeft    int64  `json:"ttl_restante"`
 	AcquiredAt string `json:"adquirido_em"`
 	Queue      int64  `json:"fila"` // waiters in line behind the holder
-	Position   int64  `json:"-"`    // where a waiter that gave up stood in line (1: next)
 }
 
 // lockValue is what /locks/{recurso} holds.
@@ -50,8 +49,8 @@ func lockOf(resource string, kv *mvccpb.KeyValue) (l Lock, ok bool) {
 // held, a request that will wait joins the line in that same transaction and
 // is served in arrival order (concurrency.Mutex's recipe): it waits for the
 // waiter just ahead of it to leave, then for the holder to let go. When wait
-// runs out it leaves the line and answers ErrLockHeld with the current holder
-// and the place it stood in line.
+// runs out it leaves the line and answers ErrLockHeld, a Refusal with the
+// current holder and the place it stood in line.
 func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl int64, wait time.Duration) (Lock, error) {
 	key, queue := locksPrefix+resource, lockQueue(resource)
 	p, err := s.newParticipant(ctx, queue, ttl, wait > 0)
@@ -96,9 +95,8 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 			current, _ = lockOf(resource, kvs[0])
 		} else if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
 			current, _ = lockOf(resource, kvs[0]) // the next holder, not yet holding
-			current.Token = 0
 		}
-		return current, ErrLockHeld
+		return Lock{}, &Refusal{Kind: ErrLockHeld, Holder: current.Holder}
 	}
 
 	p.rev = resp.Header.Revision // this waiter's place in line
@@ -130,8 +128,7 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 	if kvs := now.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 		current, _ = lockOf(resource, kvs[0])
 	}
-	current.Position = int64(len(now.Responses[1].GetResponseRange().Kvs)) + 1
-	return current, ErrLockHeld
+	return Lock{}, &Refusal{Kind: ErrLockHeld, Holder: current.Holder, Position: int64(len(now.Responses[1].GetResponseRange().Kvs)) + 1}
 }
 
 // awaitLock waits, until ctx ends, for the turn of the waiter p, then for the
@@ -162,7 +159,7 @@ func (s *Store) awaitLock(ctx context.Context, resource, holder string, ttl int6
 			return l, nil
 		}
 		if resp.Responses[0].GetResponseRange().Count == 0 {
-			return Lock{}, errLeftLine
+			return Lock{}, ErrPlaceLost
 		}
 		if err := s.awaitDelete(ctx, key, resp.Header.Revision+1); err != nil {
 			return Lock{}, err
@@ -181,41 +178,34 @@ func newLock(resource, holder string, ttl int64) (Lock, string) {
 
 // ReleaseLock releases a lock. With a token it releases only if that token
 // still holds the lock (ErrNotHolder otherwise); token 0 forces the release.
+// The key alone goes, never its lease: see ReleaseSlot.
 func (s *Store) ReleaseLock(ctx context.Context, resource string, token int64) error {
 	key := locksPrefix + resource
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	var prev *mvccpb.KeyValue
 	if token == 0 {
-		resp, err := s.cli.Delete(ctx, key, clientv3.WithPrevKV())
+		resp, err := s.cli.Delete(ctx, key)
 		if err != nil {
 			return wrap(err)
 		}
-		if len(resp.PrevKvs) == 0 {
+		if resp.Deleted == 0 {
 			return ErrLockNotFound
 		}
-		prev = resp.PrevKvs[0]
-	} else {
-		resp, err := s.cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.CreateRevision(key), "=", token)).
-			Then(clientv3.OpDelete(key, clientv3.WithPrevKV())).
-			Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
-			Commit()
-		if err != nil {
-			return wrap(err)
-		}
-		if !resp.Succeeded {
-			if len(resp.Responses[0].GetResponseRange().Kvs) == 0 {
-				return ErrLockNotFound
-			}
-			return ErrNotHolder
-		}
-		if del := resp.Responses[0].GetResponseDeleteRange(); len(del.PrevKvs) > 0 {
-			prev = del.PrevKvs[0]
-		}
+		return nil
 	}
-	if prev != nil && prev.Lease != 0 {
-		s.revoke(clientv3.LeaseID(prev.Lease)) // the key is gone already; the lease would only linger
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", token)).
+		Then(clientv3.OpDelete(key)).
+		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
+		Commit()
+	if err != nil {
+		return wrap(err)
+	}
+	if !resp.Succeeded {
+		if len(resp.Responses[0].GetResponseRange().Kvs) == 0 {
+			return ErrLockNotFound
+		}
+		return ErrNotHolder
 	}
 	return nil
 }

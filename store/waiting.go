@@ -8,6 +8,7 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -29,9 +30,8 @@ import (
 // loses the waiter its place.
 const waiterTTL = 5
 
-// errLeftLine says that a waiter's place vanished while it waited (its key
-// deleted by hand, or its lease lost while etcd was unreachable): try again.
-var errLeftLine = fmt.Errorf("%w: the waiter's place in line was lost", ErrUnavailable)
+// waiterEvents counts the watch events waiters receive (tests and benchmarks read it).
+var waiterEvents atomic.Int64
 
 // A participant is one request's place in a line.
 type participant struct {
@@ -39,7 +39,7 @@ type participant struct {
 	rev        int64            // the key's create revision, once it joined
 	own, short clientv3.LeaseID // short is 0 when the request may not wait
 	// While a participant that may wait is in line, alive ends when it is
-	// served or leaves, or with the cause errLeftLine when a lease is lost.
+	// served or leaves, or with the cause ErrPlaceLost when a lease is lost.
 	alive  context.Context
 	stop   context.CancelFunc
 	waited bool // its own lease then needs a fresh TTL when it is served
@@ -72,7 +72,7 @@ func (s *Store) newParticipant(ctx context.Context, prefix string, ttl int64, ma
 		go func() {
 			for range ch { // drained, or the client's queue fills and it complains
 			}
-			lost(errLeftLine) // expired, or etcd unreachable past it (nothing once stopped)
+			lost(ErrPlaceLost) // expired, or etcd unreachable past it (nothing once stopped)
 		}()
 	}
 	return p, nil
@@ -87,14 +87,14 @@ func (p *participant) lease() clientv3.LeaseID {
 }
 
 // serveAfter waits, up to wait, until turn says the participant's turn came,
-// and then serves it; errLeftLine as soon as one of its leases is lost.
+// and then serves it; ErrPlaceLost as soon as one of its leases is lost.
 func (s *Store) serveAfter(ctx context.Context, p *participant, wait time.Duration, keyStays bool, turn func(context.Context) error) error {
 	p.waited = true
 	wctx, cancel := context.WithTimeout(p.alive, wait)
 	err := turn(wctx)
 	cancel()
-	if errors.Is(context.Cause(p.alive), errLeftLine) {
-		return errLeftLine
+	if errors.Is(context.Cause(p.alive), ErrPlaceLost) {
+		return ErrPlaceLost
 	}
 	if err != nil {
 		return err
@@ -105,7 +105,7 @@ func (s *Store) serveAfter(ctx context.Context, p *participant, wait time.Durati
 // served binds a participant whose turn came to its own lease alone, and the
 // lease's TTL starts afresh. keyStays: its key stays in line (a leader, a
 // semaphore's holder) and moves to that lease; a lock's waiter key is gone, the
-// lock's own key took the lease. errLeftLine when its place or its lease
+// lock's own key took the lease. ErrPlaceLost when its place or its lease
 // vanished meanwhile.
 func (s *Store) served(ctx context.Context, p *participant, keyStays bool) error {
 	if p.short == 0 {
@@ -123,7 +123,7 @@ func (s *Store) served(ctx context.Context, p *participant, keyStays bool) error
 			return wrap(err)
 		}
 		if !resp.Succeeded {
-			return errLeftLine
+			return ErrPlaceLost
 		}
 	}
 	p.stop()
@@ -131,7 +131,7 @@ func (s *Store) served(ctx context.Context, p *participant, keyStays bool) error
 	if !p.waited {
 		return nil // served at once: its own lease was granted a moment ago
 	}
-	_, err := s.renew(ctx, p.own, errLeftLine)
+	_, err := s.renew(ctx, p.own, ErrPlaceLost)
 	return err
 }
 
@@ -144,19 +144,26 @@ func (s *Store) leave(p *participant) {
 	s.revoke(p.own)
 }
 
-// awaitDelete watches key from revision rev until it is deleted. It returns
-// nil then, ctx's error when ctx ends first, ErrUnavailable when the watch breaks.
+// awaitDelete watches key from revision rev until it is deleted; as awaitEvent.
 func (s *Store) awaitDelete(ctx context.Context, key string, rev int64) error {
+	return s.awaitEvent(ctx, key, rev, func(*clientv3.Event) bool { return true }, clientv3.WithFilterPut())
+}
+
+// awaitEvent watches key (with opts: a prefix, a filter) from revision rev
+// until an event for which done holds. It returns nil then, ctx's error when
+// ctx ends first, ErrUnavailable when the watch breaks.
+func (s *Store) awaitEvent(ctx context.Context, key string, rev int64, done func(*clientv3.Event) bool, opts ...clientv3.OpOption) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for resp := range s.watcher.Watch(clientv3.WithRequireLeader(wctx), key, clientv3.WithRev(rev), clientv3.WithFilterPut()) {
+	for resp := range s.watcher.Watch(clientv3.WithRequireLeader(wctx), key, append(opts, clientv3.WithRev(rev))...) {
 		if err := resp.Err(); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return wrap(err)
 		}
-		if len(resp.Events) > 0 {
+		waiterEvents.Add(int64(len(resp.Events)))
+		if slices.ContainsFunc(resp.Events, done) {
 			return nil
 		}
 	}

@@ -1,0 +1,197 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"etcdapi/store"
+)
+
+// slotResult is what a waiter's AcquireSlot came back with.
+type slotResult struct {
+	slot store.Slot
+	err  error
+}
+
+// waitInLine puts n waiters in line for the semaphore one after another (each
+// once the one before stands in line) and returns their answers' channels.
+func waitInLine(t testing.TB, name string, n int, limit int64, wait time.Duration) []chan slotResult {
+	t.Helper()
+	done := make([]chan slotResult, n)
+	for i := range done {
+		done[i] = make(chan slotResult, 1)
+		before := keysUnder(t, "/semaphores/"+name+"/")
+		go func() {
+			slot, err := st.AcquireSlot(context.Background(), name, fmt.Sprint("w", i), limit, 30, wait)
+			done[i] <- slotResult{slot, err}
+		}()
+		for keysUnder(t, "/semaphores/"+name+"/") == before {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return done
+}
+
+func keysUnder(t testing.TB, prefix string) int64 {
+	t.Helper()
+	resp, err := st.Client().Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Count
+}
+
+// TestSemaphoreWaitersWakeOnlyForPlacesAhead: 20 waiters of a semaphore of
+// limit 3 are served in arrival order as holders release, whichever holder
+// releases (the oldest, the newest, one between), and a release wakes at
+// most limit waiters (those whose place it may free), not the whole line.
+func TestSemaphoreWaitersWakeOnlyForPlacesAhead(t *testing.T) {
+	const name, waiters, limit = "despertar", 20, 3
+	ctx := context.Background()
+	var holders []store.Slot
+	for i := range limit {
+		slot, err := st.AcquireSlot(ctx, name, fmt.Sprint("h", i), limit, 30, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		holders = append(holders, slot)
+	}
+	done := waitInLine(t, name, waiters, limit, 30*time.Second)
+	before := store.WaiterEvents()
+	for i := range waiters {
+		which := i % limit // the oldest holder, then one between, then the newest
+		if err := st.ReleaseSlot(ctx, name, holders[which].Token); err != nil {
+			t.Fatal(err)
+		}
+		holders = slices.Delete(holders, which, which+1)
+		select {
+		case r := <-done[i]:
+			if r.err != nil || r.slot.Holder != fmt.Sprint("w", i) {
+				t.Fatalf("waiter %d: %+v %v", i, r.slot, r.err)
+			}
+			holders = append(holders, r.slot)
+		case <-time.After(15 * time.Second):
+			t.Fatalf("waiter %d not served 15 s after holder %d of %d released", i, which+1, limit)
+		}
+		for _, next := range done[i+1:] {
+			select {
+			case r := <-next:
+				t.Fatalf("a waiter jumped the line: %+v %v, waiter %d just served", r.slot, r.err, i)
+			default:
+			}
+		}
+	}
+	events := store.WaiterEvents() - before
+	for _, h := range holders {
+		if err := st.ReleaseSlot(ctx, name, h.Token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if events > waiters*limit {
+		t.Fatalf("%d watch events for %d releases: more than %d waiters woke per release", events, waiters, limit)
+	}
+	t.Logf("%d watch events for %d releases", events, waiters)
+}
+
+// BenchmarkSemaphoreDrain: 200 waiters of a semaphore of limit 5, each
+// releasing its place as soon as it gets it: the time from the holders'
+// release until the last waiter is served, and the watch events waiters
+// received meanwhile. Run: go test ./store -run '^$' -bench SemaphoreDrain -benchtime 3x
+func BenchmarkSemaphoreDrain(b *testing.B) {
+	const waiters, limit = 200, 5
+	ctx := context.Background()
+	var took time.Duration
+	var events int64
+	round := 0
+	for b.Loop() {
+		round++
+		name := fmt.Sprint("escoar-", round)
+		var holders []store.Slot
+		for i := range limit {
+			slot, err := st.AcquireSlot(ctx, name, fmt.Sprint("h", i), limit, 30, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			holders = append(holders, slot)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, waiters)
+		for i := range waiters {
+			wg.Go(func() {
+				slot, err := st.AcquireSlot(ctx, name, fmt.Sprint("w", i), limit, 30, 60*time.Second)
+				if err == nil {
+					err = st.ReleaseSlot(ctx, name, slot.Token)
+				}
+				if err != nil {
+					errs <- err
+				}
+			})
+		}
+		for keysUnder(b, "/semaphores/"+name+"/") < limit+waiters {
+			time.Sleep(10 * time.Millisecond)
+		}
+		before, began := store.WaiterEvents(), time.Now()
+		for _, h := range holders {
+			if err := st.ReleaseSlot(ctx, name, h.Token); err != nil {
+				b.Fatal(err)
+			}
+		}
+		wg.Wait()
+		took += time.Since(began)
+		events += store.WaiterEvents() - before
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(took.Milliseconds())/float64(round), "ms/drain")
+	b.ReportMetric(float64(events)/float64(round), "events/drain")
+}
+
+// TestSemaphoreWaiterBehindAForeignKeyIsServed: a key another client wrote in
+// line (a Go program's session key, named by its lease and bound to it) never
+// moves when its turn comes, as an etcdapi waiter's does; the waiter behind it
+// still gets its place as soon as the holders ahead let go.
+func TestSemaphoreWaiterBehindAForeignKeyIsServed(t *testing.T) {
+	const name, limit = "estrangeiro", 2
+	ctx := context.Background()
+	var holders []store.Slot
+	for i := range limit {
+		slot, err := st.AcquireSlot(ctx, name, fmt.Sprint("h", i), limit, 30, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		holders = append(holders, slot)
+	}
+	lease, err := st.Client().Grant(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Client().Revoke(ctx, lease.ID)
+	if _, err := st.Client().Put(ctx, fmt.Sprintf("/semaphores/%s/%x", name, int64(lease.ID)), `{"holder":"programa-go","limite":2}`, clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	done := waitInLine(t, name, 1, limit, 30*time.Second)
+	for _, h := range holders {
+		if err := st.ReleaseSlot(ctx, name, h.Token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case r := <-done[0]:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if err := st.ReleaseSlot(ctx, name, r.slot.Token); err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the waiter behind another client's key not served 15 s after the holders released")
+	}
+}
