@@ -30,12 +30,13 @@ func (e *apiError) Error() string { return e.msg }
 func badRequest(msg string) *apiError { return &apiError{status: http.StatusBadRequest, msg: msg} }
 
 // storeErrors maps each of the store's error kinds to a status and a message,
-// and a store.Refusal of that kind to the fields it adds to the body.
+// and a typed error of that kind (a store.Refusal, a stale guard) to the
+// fields it adds to the body.
 var storeErrors = []struct {
 	err    error
 	status int
 	msg    string
-	more   func(*store.Refusal) gin.H
+	more   func(error) gin.H
 }{
 	{store.ErrUserNotFound, http.StatusNotFound, "Usuário não encontrado", nil},
 	{store.ErrConfigNotFound, http.StatusNotFound, "Configuração não encontrada", nil},
@@ -43,23 +44,36 @@ var storeErrors = []struct {
 	{store.ErrInstanceNotFound, http.StatusNotFound, "Instância não encontrada ou expirada: registre-a novamente", nil},
 	{store.ErrLockNotFound, http.StatusNotFound, "Lock não encontrado: o recurso está livre", nil},
 	{store.ErrEmailTaken, http.StatusConflict, "Email já utilizado por outro usuário", nil},
-	{store.ErrLockHeld, http.StatusConflict, "Recurso já bloqueado", heldBy},
+	{store.ErrLockHeld, http.StatusConflict, "Recurso já bloqueado", fields(heldBy)},
 	{store.ErrNotHolder, http.StatusConflict, "O token informado não detém este lock", nil},
 	{store.ErrNoLeader, http.StatusNotFound, "Nenhum líder eleito", nil},
 	{store.ErrNotLeader, http.StatusConflict, "O token informado não é o do líder", nil},
-	{store.ErrOtherLeader, http.StatusConflict, "Outro candidato lidera", ledBy},
+	{store.ErrOtherLeader, http.StatusConflict, "Outro candidato lidera", fields(ledBy)},
 	{store.ErrSemaphoreNotFound, http.StatusNotFound, "Ninguém ocupa este semáforo", nil},
 	{store.ErrSlotNotFound, http.StatusNotFound, "Vaga não encontrada ou expirada", nil},
 	{store.ErrNotOccupant, http.StatusConflict, "O token informado não ocupa uma vaga deste semáforo", nil},
-	{store.ErrNoSlot, http.StatusConflict, "Sem vagas", occupiedBy},
-	{store.ErrLimitMismatch, http.StatusBadRequest, "Dados inválidos", limitInUse},
+	{store.ErrNoSlot, http.StatusConflict, "Sem vagas", fields(occupiedBy)},
+	{store.ErrLimitMismatch, http.StatusBadRequest, "Dados inválidos", fields(limitInUse)},
 	{store.ErrPlaceLost, http.StatusConflict, "Seu lugar na fila foi removido enquanto aguardava (a chave foi apagada ou o lease acabou): peça de novo", nil},
 	{store.ErrUnreadable, http.StatusUnprocessableEntity, "O valor guardado nesta chave não foi escrito pelo etcdapi e não pode ser lido: corrija-o ou apague-o", nil},
+	{store.ErrStaleGuard, http.StatusConflict, "Token de fencing obsoleto", fields(staleGuard)},
 	{store.ErrStale, http.StatusPreconditionFailed, "Versão desatualizada: o recurso mudou desde o If-Match informado", nil},
 	{store.ErrCompacted, http.StatusGone, "Revisão já compactada pelo etcd: recomece a leitura", nil},
 	{store.ErrFutureRev, http.StatusBadRequest, "Revisão no futuro: o cursor ou desde nomeia uma revisão que o etcd ainda não tem", nil},
+	{store.ErrNotEmbedded, http.StatusConflict, "Este processo não tem um membro etcd embutido", nil},
 	{store.ErrUnavailable, http.StatusServiceUnavailable, "etcd indisponível ou sem quórum: tente novamente", nil},
 	{store.ErrNoSpace, http.StatusInsufficientStorage, "Cota de espaço do etcd atingida: apague dados e compacte", nil},
+}
+
+// fields adapts what a typed store error adds to its answer to the table.
+func fields[E error](f func(E) gin.H) func(error) gin.H {
+	return func(err error) gin.H {
+		var e E
+		if errors.As(err, &e) {
+			return f(e)
+		}
+		return nil
+	}
 }
 
 // What a refusal adds to its answer: who holds what was asked for, where the
@@ -92,15 +106,11 @@ func (s *server) fail(c *gin.Context, err error) {
 		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"erro": "Servidor encerrando: tente novamente em outro membro ou mais tarde"})
 		return
 	}
-	if staleGuard(c, err) {
-		return
-	}
 	for _, e := range storeErrors {
 		if errors.Is(err, e.err) {
 			body := gin.H{"erro": e.msg}
-			var r *store.Refusal
-			if e.more != nil && errors.As(err, &r) {
-				maps.Copy(body, e.more(r))
+			if e.more != nil {
+				maps.Copy(body, e.more(err))
 			}
 			c.AbortWithStatusJSON(e.status, body)
 			return

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,18 +51,14 @@ func badGuard() error {
 	return &apiError{status: http.StatusBadRequest, msg: "Cabeçalho Etcdapi-Guarda inválido", campos: map[string]string{guardHeader: guardProblem}}
 }
 
-// staleGuard answers a guarded write refused: 409 with who holds now.
-func staleGuard(c *gin.Context, err error) bool {
-	var sg *store.StaleGuardError
-	if !errors.As(err, &sg) {
-		return false
+// staleGuard is what a refused guarded write adds to its 409: who holds now
+// (token_atual null when nobody does).
+func staleGuard(e *store.StaleGuardError) gin.H {
+	var current any
+	if e.Current > 0 {
+		current = e.Current
 	}
-	var current any // null when nobody holds it
-	if sg.Current > 0 {
-		current = sg.Current
-	}
-	c.AbortWithStatusJSON(http.StatusConflict, gin.H{"erro": "Token de fencing obsoleto", "guarda": sg.Kind, "recurso": sg.Resource, "token": sg.Token, "token_atual": current})
-	return true
+	return gin.H{"guarda": e.Kind, "recurso": e.Resource, "token": e.Token, "token_atual": current}
 }
 
 // conditions reads a write's If-Match and Etcdapi-Guarda headers.

@@ -31,6 +31,8 @@ var (
 	ErrLimitMismatch     = errors.New("limit differs from the current holders'")
 	ErrCompacted         = errors.New("revision compacted")
 	ErrFutureRev         = errors.New("revision newer than the store's")
+	ErrStaleGuard        = errors.New("the guard's participant no longer holds")
+	ErrNotEmbedded       = errors.New("no embedded member") // only one can be cut off from its peers
 	ErrUnavailable       = errors.New("etcd unavailable")
 	ErrNoSpace           = errors.New("etcd space quota reached")
 	// ErrUnreadable: another etcd client wrote a value under one of etcdapi's

@@ -1,13 +1,6 @@
 package store
 
-import (
-	"errors"
-
-	"go.etcd.io/etcd/client/pkg/v3/types"
-)
-
-// ErrNotEmbedded: only an embedded member can be cut off from its peers.
-var ErrNotEmbedded = errors.New("no embedded member")
+import "go.etcd.io/etcd/client/pkg/v3/types"
 
 // CutPeers drops every raft message between this member and the peers with
 // these ids, both ways (etcd's own partition for its integration tests:

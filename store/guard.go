@@ -26,6 +26,8 @@ type StaleGuardError struct {
 	Current int64 // the token that holds now; 0 when nobody does
 }
 
+func (e *StaleGuardError) Unwrap() error { return ErrStaleGuard }
+
 func (e *StaleGuardError) Error() string {
 	return fmt.Sprintf("%s %s: token %d no longer holds (now %d)", e.Kind, e.Resource, e.Token, e.Current)
 }
