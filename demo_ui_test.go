@@ -79,7 +79,7 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 	const leaderRow = `(document.querySelector('#cluster tr[data-lider="true"]')?.dataset.nome ?? "")`
 
 	waitFor("live status", `document.querySelector("#status").textContent === "ao vivo"`, 10*time.Second)
-	waitFor("demo buttons", `document.querySelectorAll("#cluster button.stop").length === 3`, 5*time.Second)
+	waitFor("demo buttons", `document.querySelectorAll("#cluster button.parar").length === 3`, 5*time.Second)
 	waitFor("a leader", leaderRow+` !== ""`, 5*time.Second)
 	waitFor("history in the feed on load", `[...document.querySelectorAll("#events code")].some(c => c.textContent === "/config/app/antes-da-pagina")`, 3*time.Second)
 
@@ -133,7 +133,7 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 		}
 	})
 	old := eval(leaderRow)
-	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.stop`, old))
+	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.parar`, old))
 	newLeader := waitFor("new leader on the page", fmt.Sprintf(`(%s) !== "" && (%s) !== %q && document.querySelector('#cluster tr[data-nome=%q]').dataset.estado !== "ativo"`, leaderRow, leaderRow, old, old), 5*time.Second)
 	waitFor("tour: failover with writes going on", done("failover"), 5*time.Second)
 	shot("dashboard.png", "")
@@ -144,19 +144,27 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 
 	// Started again from the page, it catches up: its revision reaches the others'.
 	call("PUT", "/config/perdida", `{"valor":"escrita enquanto estava parado"}`)
-	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.start`, old))
+	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.iniciar`, old))
 	waitFor("restarted member caught up", fmt.Sprintf(`(() => { const r = document.querySelector('#cluster tr[data-nome=%q]'); return r?.dataset.estado === "ativo" && r.querySelector(".rev").textContent !== "—" && !document.querySelector("#cluster .rev.behind") })()`, old), 10*time.Second)
+
+	// Isolated from the page: a new leader, then back as a follower that catches up.
+	cut := eval(leaderRow)
+	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.isolar`, cut))
+	waitFor("isolated leader replaced on the page", fmt.Sprintf(`document.querySelector('#cluster tr[data-nome=%q]')?.dataset.estado === "isolado" && (%s) !== "" && (%s) !== %q`, cut, leaderRow, leaderRow, cut), 5*time.Second)
+	call("PUT", "/config/durante-o-isolamento", `{"valor":1}`)
+	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.reconectar`, cut))
+	waitFor("reconnected member following and caught up", fmt.Sprintf(`(() => { const r = document.querySelector('#cluster tr[data-nome=%q]'); return r?.dataset.estado === "ativo" && r.dataset.lider === "false" && r.querySelector(".rev").textContent !== "—" && !document.querySelector("#cluster .rev.behind") })()`, cut), 10*time.Second)
 
 	// Quorum lost (two of three stopped), then regained (one back).
 	names := strings.Fields(eval(`[...document.querySelectorAll("#cluster tbody tr")].map(r => r.dataset.nome).join(" ")`))
-	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.stop`, names[0]))
-	waitFor("two members running", `document.querySelectorAll("#cluster button.stop").length === 2`, 3*time.Second)
-	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.stop`, names[1]))
+	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.parar`, names[0]))
+	waitFor("two members running", `document.querySelectorAll("#cluster button.parar").length === 2`, 3*time.Second)
+	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.parar`, names[1]))
 	waitFor("no quorum on the page", `document.querySelector("#cluster-leader").classList.contains("bad")`, 5*time.Second)
 	if code, _ := request[obj](t, "PUT", api+"/config/sem-quorum", `{"valor":1}`); code != 503 {
 		t.Fatalf("write without quorum: %d, want 503", code)
 	}
-	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.start`, names[0]))
+	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.iniciar`, names[0]))
 	waitFor("tour: quorum lost and regained", done("quorum"), 10*time.Second)
 	call("PUT", "/config/quorum-de-volta", `{"valor":2}`)
 

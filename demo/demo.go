@@ -75,6 +75,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 	}
 
+	go c.watchHealth(ctx)
 	srv := server.HTTPServer(c.handler())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -118,6 +119,7 @@ type member struct {
 	mu                sync.Mutex
 	cmd               *exec.Cmd
 	state             string        // "ativo", "iniciando", "parando", "parado", "isolado" or "pausado"
+	unready           bool          // its last /readyz failed (watchHealth)
 	exited            chan struct{} // closed when the current process has ended
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -129,23 +130,62 @@ func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, err
 }
 
-// liveMembers are the members not stopped, starting from a different one each
-// time so requests spread over the cluster.
+// liveMembers are the members running and neither isolated nor paused,
+// starting from a different one each time so requests spread over the
+// cluster; those whose last /readyz failed come last (see watchHealth).
 func (c *cluster) liveMembers() []*member {
 	c.mu.Lock()
 	first := c.next
 	c.next = (c.next + 1) % len(c.members)
 	c.mu.Unlock()
-	var live []*member
+	var ready, unready []*member
 	for i := range c.members {
 		m := c.members[(first+i)%len(c.members)]
 		m.mu.Lock()
-		if m.state == "ativo" {
-			live = append(live, m)
+		switch {
+		case m.state != "ativo":
+		case m.unready:
+			unready = append(unready, m)
+		default:
+			ready = append(ready, m)
 		}
 		m.mu.Unlock()
 	}
-	return live
+	return append(ready, unready...)
+}
+
+// watchHealth asks every running member's /readyz twice a second, so requests
+// go first to members that can serve: one that lost its leader or quorum is
+// found out within a second, before a client's request waits on it.
+func (c *cluster) watchHealth(ctx context.Context) {
+	client := &http.Client{Timeout: time.Second}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var wg sync.WaitGroup
+		for _, m := range c.members {
+			wg.Go(func() {
+				req, _ := http.NewRequestWithContext(ctx, "GET", m.api+"/readyz", nil)
+				if c.cfg.Token != "" {
+					req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+				}
+				resp, err := client.Do(req)
+				ok := err == nil && resp.StatusCode == http.StatusOK
+				if err == nil {
+					resp.Body.Close()
+				}
+				m.mu.Lock()
+				m.unready = !ok
+				m.mu.Unlock()
+			})
+		}
+		wg.Wait()
+	}
 }
 
 type memberView struct {

@@ -46,14 +46,16 @@ async function loadCluster() {
     const maxRev = Math.max(0, ...c.membros.map((m) => m.revisao ?? 0));
     $("#cluster tbody").replaceChildren(...c.membros.map((m) => {
       const p = byName.get(m.nome);
-      const state = p?.estado === "parado" ? "parado" : p?.estado === "iniciando" ? "iniciando" : m.estado;
+      // The supervisor knows what it did to a member (parado, isolado, pausado...); etcd, whether it answers.
+      const state = p && p.estado !== "ativo" ? p.estado : m.estado;
       const behind = m.revisao != null && m.revisao < maxRev;
       const actions = el("td", { className: "acoes" });
-      if (p) {
-        const stopped = p.estado === "parado";
+      for (const action of p ? memberActions[p.estado] || [] : []) {
         actions.append(el("button", {
-          className: stopped ? "start" : "stop", textContent: stopped ? "iniciar" : "parar", disabled: p.estado === "iniciando",
-          onclick: (ev) => memberAction(ev.target, m.nome, stopped ? "iniciar" : "parar"),
+          className: action + " " + (action === "iniciar" || action === "reconectar" || action === "retomar" ? "start" : "stop"),
+          textContent: action, disabled: p.estado === "iniciando" || p.estado === "parando",
+          title: actionHelp[action],
+          onclick: (ev) => memberAction(ev.target, m.nome, action),
         }));
       }
       return el("tr", { className: (m.lider ? "leader-row " : "") + (state === "ativo" ? "" : "down"), dataset: { nome: m.nome, estado: state, lider: m.lider } },
@@ -66,9 +68,20 @@ async function loadCluster() {
     setStatus(true);
   } catch (e) { setStatus(false, e.message); } finally { clusterBusy = false; }
 }
+// What can be done to a member in each state (SPEC §6).
+const memberActions = {
+  ativo: ["parar", "isolar", "pausar"], iniciando: ["parar"], parando: ["parar"],
+  parado: ["iniciar"], isolado: ["parar", "reconectar"], pausado: ["parar", "retomar"],
+};
+const actionHelp = {
+  parar: "SIGKILL: uma queda real", iniciar: "de volta, no mesmo diretório de dados",
+  isolar: "corta toda mensagem raft entre ele e os outros; o processo e a API seguem no ar",
+  reconectar: "as mensagens raft voltam a passar",
+  pausar: "SIGSTOP: congela o processo, como uma pausa longa de GC ou de VM", retomar: "SIGCONT",
+};
 async function memberAction(button, nome, action) {
   button.disabled = true;
-  button.textContent = action === "parar" ? "parando…" : "iniciando…";
+  button.textContent = action + "…";
   try { await api("POST", `/demo/membros/${nome}/${action}`); } catch (e) { alert(e.message); }
   loadCluster();
 }
