@@ -154,6 +154,7 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 	call("PUT", "/config/durante-o-isolamento", `{"valor":1}`)
 	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.reconectar`, cut))
 	waitFor("reconnected member following and caught up", fmt.Sprintf(`(() => { const r = document.querySelector('#cluster tr[data-nome=%q]'); return r?.dataset.estado === "ativo" && r.dataset.lider === "false" && r.querySelector(".rev").textContent !== "—" && !document.querySelector("#cluster .rev.behind") })()`, cut), 10*time.Second)
+	waitFor("tour: the leader isolated, then back as a follower", done("partition"), 5*time.Second)
 
 	// Quorum lost (two of three stopped), then regained (one back).
 	names := strings.Fields(eval(`[...document.querySelectorAll("#cluster tbody tr")].map(r => r.dataset.nome).join(" ")`))

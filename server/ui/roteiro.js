@@ -32,6 +32,11 @@ const steps = [
     why: "Deixe o laço rodando e clique em “parar” no membro ★ líder. Os outros dois elegem um novo líder em cerca de um segundo e as escritas seguem.",
   },
   {
+    id: "partition", title: "Isole o líder enquanto as escritas continuam, e reconecte", demo: true,
+    cmd: `lider=$(curl -s ${base}/cluster | sed 's/.*"lider":"\\([^"]*\\)".*/\\1/')\ncurl -X POST ${base}/demo/membros/$lider/isolar\ncurl -X POST ${base}/demo/membros/$lider/reconectar`,
+    why: "Com o laço de escritas rodando, clique em “isolar” no ★ líder: nenhuma mensagem raft passa entre ele e os outros. Ele deixa de liderar sozinho (check-quorum), a maioria elege outro e as escritas seguem; perguntado direto, o isolado responde 503 em vez de responder errado. Reconectado, volta como seguidor.",
+  },
+  {
     id: "quorum", title: "Perca o quórum e recupere", demo: true,
     cmd: `curl -X POST ${base}/demo/membros/n1/parar; curl -X POST ${base}/demo/membros/n2/parar\ncurl -i -X PUT ${base}/config/limite ${json} -d '{"valor": 1}'   # 503: sem quórum\ncurl -X POST ${base}/demo/membros/n1/iniciar`,
     why: "Com 2 de 3 membros parados não há maioria: o etcd recusa escritas (503) em vez de arriscar divergir. Um membro de volta e a maioria volta.",
@@ -115,6 +120,7 @@ let demo = false;
 let leader = "";
 let failover = null; // a new leader elected after the old one stopped, waiting for a write
 let quorumLost = false;
+let partition = null; // the leader isolated, a new one elected: waiting for it to come back as a follower
 window.addEventListener("etcdapi:cluster", ({ detail: c }) => {
   if (!opened) opened = c.revisao;
   const id = c.membros.map((m) => m.id).sort().join(",");
@@ -129,6 +135,14 @@ window.addEventListener("etcdapi:cluster", ({ detail: c }) => {
   for (const p of c.procs || []) if (p.estado !== "ativo") down.add(p.nome);
   if (c.lider && leader && c.lider !== leader && down.has(leader)) {
     failover = { from: leader, to: c.lider, revision: Math.max(lastRevision, c.revisao) };
+  }
+  const state = new Map((c.procs || []).map((p) => [p.nome, p.estado]));
+  if (!partition && c.lider && leader && c.lider !== leader && state.get(leader) === "isolado") {
+    partition = { from: leader, to: c.lider };
+  }
+  if (partition && state.get(partition.from) === "ativo" && c.lider && c.lider !== partition.from) {
+    tick("partition", `${partition.from} isolado, ${partition.to} eleito; ${partition.from} voltou como seguidor de ${c.lider}`);
+    partition = null;
   }
   if (c.lider) leader = c.lider;
   const majority = Math.floor(c.membros.length / 2) + 1;
