@@ -1,0 +1,117 @@
+package testenv
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// LockSet is the outcome of a lock-set run: the tokens whose append was
+// acknowledged, how many appends were refused (stale holder or stale list),
+// and the list as it ended.
+type LockSet struct {
+	Acked   []int64
+	Refused int
+	Failed  int // requests with no clear answer (a 503, a fault): never acknowledged
+	Final   []int64
+}
+
+// RunLockSet is Jepsen's lock workload against an etcdapi at api: clients each,
+// for rounds, take the lock "lockset", read the list kept in the configuration
+// key "lockset", append their token with a transaction guarded by the lock and
+// conditioned on the list's revision, and release. pause(client, round) is how
+// long that client stops while holding the lock (0: none), as a GC pause would.
+func RunLockSet(api string, clients, rounds int, pause func(client, round int) time.Duration) (LockSet, error) {
+	client := &http.Client{Timeout: 60 * time.Second}
+	post := func(method, path, body string) (int, map[string]json.RawMessage, http.Header) {
+		req, _ := http.NewRequest(method, api+path, bytes.NewReader([]byte(body)))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, nil, nil
+		}
+		defer resp.Body.Close()
+		var v map[string]json.RawMessage
+		json.NewDecoder(resp.Body).Decode(&v)
+		return resp.StatusCode, v, resp.Header
+	}
+	if code, _, _ := post("PUT", "/config/lockset", `{"valor":[]}`); code != 200 {
+		return LockSet{}, fmt.Errorf("PUT /config/lockset: %d", code)
+	}
+	var (
+		mu  sync.Mutex
+		out LockSet
+		wg  sync.WaitGroup
+	)
+	for c := range clients {
+		wg.Go(func() {
+			for round := range rounds {
+				code, lock, _ := post("POST", "/lock/lockset", fmt.Sprintf(`{"holder":"c%d","ttl":5,"aguardar":30}`, c))
+				var token int64
+				if code != 200 || json.Unmarshal(lock["token"], &token) != nil {
+					mu.Lock()
+					out.Failed++
+					mu.Unlock()
+					continue
+				}
+				code, doc, h := post("GET", "/config/lockset", "")
+				var list []int64
+				if code != 200 || json.Unmarshal(doc["lockset"], &list) != nil {
+					mu.Lock()
+					out.Failed++
+					mu.Unlock()
+					continue
+				}
+				etag := h.Get("ETag")
+				time.Sleep(pause(c, round))
+				next, _ := json.Marshal(append(list, token))
+				code, _, _ = post("POST", "/transacao", fmt.Sprintf(
+					`{"se":[{"chave":"lockset","revisao":%s}],"entao":[{"definir":"lockset","valor":%s}],"guarda":{"lock":"lockset","token":%d}}`,
+					etag[1:len(etag)-1], next, token))
+				mu.Lock()
+				switch code {
+				case 200:
+					out.Acked = append(out.Acked, token)
+				case 409:
+					out.Refused++
+				default:
+					out.Failed++
+				}
+				mu.Unlock()
+				post("DELETE", fmt.Sprintf("/lock/lockset?token=%d", token), "")
+			}
+		})
+	}
+	wg.Wait()
+	for range 50 { // the cluster may still be recovering from the last fault
+		code, doc, _ := post("GET", "/config/lockset", "")
+		if code == 200 {
+			return out, json.Unmarshal(doc["lockset"], &out.Final)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return out, fmt.Errorf("GET /config/lockset after the run: no answer")
+}
+
+// Check tells what is wrong with a run: an acknowledged append missing from
+// the list, or tokens not strictly increasing.
+func (l LockSet) Check() error {
+	in := map[int64]bool{}
+	for i, tok := range l.Final {
+		if i > 0 && tok <= l.Final[i-1] {
+			return fmt.Errorf("tokens not increasing at %d: %v", i, l.Final)
+		}
+		in[tok] = true
+	}
+	for _, tok := range l.Acked {
+		if !in[tok] {
+			return fmt.Errorf("acknowledged append %d lost: %v", tok, l.Final)
+		}
+	}
+	return nil
+}
