@@ -50,19 +50,21 @@ func statusClient(t *testing.T, ms []demoMember) *clientv3.Client {
 	return cli
 }
 
-func leaderAndOthers(t *testing.T, ms []demoMember) (demoMember, []demoMember) {
-	var leader demoMember
-	var others []demoMember
-	for _, m := range ms {
-		if m.Leader {
-			leader = m
-		} else {
-			others = append(others, m)
+// leaderAndOthers asks the supervisor for its members until one leads (a
+// fresh cluster may still be electing), and splits them.
+func leaderAndOthers(t *testing.T, p *proc) (leader demoMember, others []demoMember) {
+	t.Helper()
+	within(t, 5*time.Second, "a leader", func() bool {
+		leader, others = demoMember{}, nil
+		for _, m := range demoMembers(t, p) {
+			if m.Leader {
+				leader = m
+			} else {
+				others = append(others, m)
+			}
 		}
-	}
-	if leader.Name == "" {
-		t.Fatalf("no leader: %+v", ms)
-	}
+		return leader.Name != ""
+	})
 	return leader, others
 }
 
@@ -84,7 +86,7 @@ func TestDemoIsolatedLeaderStepsDownAndComesBackAsAFollower(t *testing.T) {
 	p, _ := startDemo(t)
 	ms := demoMembers(t, p)
 	cli := statusClient(t, ms)
-	old, others := leaderAndOthers(t, ms)
+	old, others := leaderAndOthers(t, p)
 	writesGoOn(t, p, "antes-da-particao", 3)
 
 	if code, body := request[obj](t, "POST", p.API+"/demo/membros/"+old.Name+"/isolar", ""); code != 200 {
@@ -161,7 +163,7 @@ func TestDemoPausedMembersAndCtrlCWithEveryFault(t *testing.T) {
 	p, _ := startDemo(t)
 	ms := demoMembers(t, p)
 	cli := statusClient(t, ms)
-	old, others := leaderAndOthers(t, ms)
+	old, others := leaderAndOthers(t, p)
 	oldStatus, err := memberStatus(cli, old)
 	if err != nil {
 		t.Fatal(err)
@@ -194,8 +196,7 @@ func TestDemoPausedMembersAndCtrlCWithEveryFault(t *testing.T) {
 	})
 
 	// A paused follower: writes go on.
-	ms = demoMembers(t, p)
-	_, followers := leaderAndOthers(t, ms)
+	_, followers := leaderAndOthers(t, p)
 	if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+followers[0].Name+"/pausar", ""); code != 200 {
 		t.Fatalf("pausar a follower: %d", code)
 	}
