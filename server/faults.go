@@ -39,28 +39,22 @@ func peers(c *gin.Context) ([]uint64, error) {
 	return ids, nil
 }
 
-// cutPeers drops every raft message to and from those peers.
-func (s *server) cutPeers(c *gin.Context) {
-	ids, err := peers(c)
-	if err == nil {
-		err = s.store.CutPeers(ids)
+// peerLinks cuts the raft links to the peers named in the body (every
+// message to and from them dropped), or mends them.
+func (s *server) peerLinks(cut bool) gin.HandlerFunc {
+	act, msg := s.store.MendPeers, "Pares religados"
+	if cut {
+		act, msg = s.store.CutPeers, "Pares cortados"
 	}
-	if err != nil {
-		s.fail(c, err)
-		return
+	return func(c *gin.Context) {
+		ids, err := peers(c)
+		if err == nil {
+			err = act(ids)
+		}
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"mensagem": msg, "pares": len(ids)})
 	}
-	c.JSON(http.StatusOK, gin.H{"mensagem": "Pares cortados", "pares": len(ids)})
-}
-
-// mendPeers lets raft messages flow again.
-func (s *server) mendPeers(c *gin.Context) {
-	ids, err := peers(c)
-	if err == nil {
-		err = s.store.MendPeers(ids)
-	}
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"mensagem": "Pares religados", "pares": len(ids)})
 }

@@ -61,7 +61,7 @@ func (s *server) routes(r *gin.Engine) {
 
 	// Only a demo member has these, and only its supervisor knows the secret.
 	if s.cfg.DemoSecret != "" {
-		r.POST("/demo/interno/cortar", s.fromSupervisor, s.cutPeers)
-		r.POST("/demo/interno/religar", s.fromSupervisor, s.mendPeers)
+		r.POST("/demo/interno/cortar", s.fromSupervisor, s.peerLinks(true))
+		r.POST("/demo/interno/religar", s.fromSupervisor, s.peerLinks(false))
 	}
 }
