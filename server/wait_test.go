@@ -84,7 +84,7 @@ func TestAWaitingGetAnswersOnChangeOr304(t *testing.T) {
 	// A change while it waits: the new value, at once. The wait watches from
 	// the revision it read, so a write before its watch starts counts too.
 	var wakeups []time.Duration
-	for i := range 20 {
+	for i := range 100 {
 		await(t, "the last wait's watch to end", func() bool { return watchers(t) == base })
 		done := make(chan *http.Response, 1)
 		go func() {
