@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -55,5 +56,39 @@ func BenchmarkCreateUser(b *testing.B) {
 				b.Fatal(w.Code)
 			}
 		}
+	})
+}
+
+// BenchmarkConfigWrites compares, in one run, a transaction of two writes under
+// a condition (POST /transacao) with a single PUT /config/{chave}, both through
+// the handler on the real member, from many goroutines.
+func BenchmarkConfigWrites(b *testing.B) {
+	var keys atomic.Int64
+	send := func(b *testing.B, method, path, body string) {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatal(w.Code, w.Body.String())
+		}
+	}
+	b.Run("PUT", func(b *testing.B) {
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				send(b, "PUT", fmt.Sprintf("/config/bench-%d", keys.Add(1)%64), `{"valor":{"limite":200}}`)
+			}
+		})
+	})
+	b.Run("transacao", func(b *testing.B) {
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				k := keys.Add(1) % 64
+				send(b, "POST", "/transacao", fmt.Sprintf(
+					`{"se":[{"chave":"bench-ausente-%d","existe":false}],"entao":[{"definir":"bench-%d","valor":{"limite":200}},{"definir":"bench-par-%d","valor":true}]}`, k, k, k))
+			}
+		})
 	})
 }
