@@ -129,11 +129,14 @@ func (c *cluster) prepare() error {
 	rand.Read(token)
 	c.secret = rand.Text() // the members' DEMO_SECRET: only this supervisor may cut them off
 	var initial []string
+	// Every member's ports at once: ports released between members could be
+	// handed out again to the next one.
+	all, err := freePorts(3 * c.cfg.Members)
+	if err != nil {
+		return err
+	}
 	for i := range c.cfg.Members {
-		ports, err := freePorts(3)
-		if err != nil {
-			return err
-		}
+		ports := all[3*i:]
 		m := &member{
 			name:   fmt.Sprintf("n%d", i+1),
 			api:    fmt.Sprintf("http://127.0.0.1:%d", ports[0]),

@@ -113,3 +113,20 @@ func TestSupervisorRefusesCrossSiteWritesForeignHostsAndBodiesWithoutTheToken(t 
 		}
 	}
 }
+
+// Every port of every member differs: they are picked while all are held.
+func TestMembersNeverShareAPort(t *testing.T) {
+	c := &cluster{cfg: Config{Members: 7}}
+	if err := c.prepare(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, m := range c.members {
+		for _, u := range []string{m.api, m.client, m.peer} {
+			if other, ok := seen[u]; ok {
+				t.Fatalf("%s given to %s and %s", u, other, m.name)
+			}
+			seen[u] = m.name
+		}
+	}
+}
