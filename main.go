@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "demo":
 		return demo.Run(ctx, demo.Config{Members: members, Addr: cfg.Server.Addr, Token: cfg.Server.Token, StartupTimeout: cfg.Store.StartupTimeout, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-			CORSOrigins: cfg.Server.CORSOrigins, AllowedHosts: cfg.Server.AllowedHosts}, stdout, stderr)
+			MaxConns: maxConns(cfg.Server.MaxConns), CORSOrigins: cfg.Server.CORSOrigins, AllowedHosts: cfg.Server.AllowedHosts}, stdout, stderr)
 	}
 
 	// Listen before starting etcd: a port in use fails at once.

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"etcdapi/server"
 )
 
@@ -29,6 +31,7 @@ type Config struct {
 	Token          string         // API_TOKEN: the children inherit it, /demo/membros needs it
 	StartupTimeout time.Duration  // bound on a member answering /readyz
 	MaxBodyBytes   int64          // request bodies are kept to retry them on the next member
+	MaxConns       int            // most connections at once (SPEC §7), as for a member
 	CORSOrigins    server.Origins // CORS_ORIGINS: other origins whose pages may send writes
 	AllowedHosts   []string       // ALLOWED_HOSTS: more Host names served on loopback without a token
 }
@@ -76,6 +79,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 
 	go c.watchHealth(ctx)
+	if c.cfg.MaxConns > 0 {
+		ln = netutil.LimitListener(ln, c.cfg.MaxConns)
+	}
 	srv := server.HTTPServer(c.handler())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -54,7 +54,9 @@ func (c *cluster) fault(w http.ResponseWriter, r *http.Request, from, to, msg st
 		writeJSON(w, http.StatusConflict, map[string]string{"erro": fmt.Sprintf("O membro %s está %s: a ação pede um membro %s", m.name, state, from)})
 		return
 	}
-	if err := act(r.Context(), m); err != nil {
+	// Not bound by the request: a fault half applied because its client left
+	// would leave a member cut off with no state to undo it from.
+	if err := act(context.WithoutCancel(r.Context()), m); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"erro": "Falha ao aplicar: " + err.Error()})
 		return
 	}

@@ -107,9 +107,10 @@ func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 	var err error
 	for i, m := range live {
 		out := req.Clone(req.Context())
-		// The client's Host goes on, so the member judges Origin against the
-		// URL the browser used, as the supervisor did.
-		out.URL.Host, out.Host = strings.TrimPrefix(m.api, "http://"), req.Host
+		// The member's own address as Host: the supervisor judged the client's
+		// Host already (guard), and a member on loopback without a token
+		// answers 421 to any other. A browser's Sec-Fetch-Site goes on.
+		out.URL.Host, out.Host = strings.TrimPrefix(m.api, "http://"), ""
 		if body != nil {
 			out.Body = io.NopCloser(bytes.NewReader(body))
 		}

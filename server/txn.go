@@ -63,7 +63,7 @@ func parseTxn(body map[string]json.RawMessage) ([]store.Cond, []store.TxnOp, sto
 		case count(c, "revisao", "existe", "valor") != 1:
 			campos[place] = "use exatamente um de revisao, existe ou valor"
 		case c["revisao"] != nil:
-			if json.Unmarshal(c["revisao"], &conds[i].Revision) != nil || *conds[i].Revision < 0 {
+			if json.Unmarshal(c["revisao"], &conds[i].Revision) != nil || conds[i].Revision == nil || *conds[i].Revision < 0 {
 				campos[place+".revisao"] = "deve ser uma revisão (inteiro, 0: ausente)"
 			}
 		case c["existe"] != nil:

@@ -107,6 +107,8 @@ func TestBadTransactionsNameEachPlace(t *testing.T) {
 		{`{"se":[{"chave":"a"}],"entao":[{"ler":"a"}]}`, "se[0]"},
 		{`{"se":[{"chave":"a","revisao":1,"existe":true}],"entao":[{"ler":"a"}]}`, "se[0]"},
 		{`{"se":[{"chave":"a","revisao":-1}],"entao":[{"ler":"a"}]}`, "se[0].revisao"},
+		{`{"se":[{"chave":"a","revisao":null}],"entao":[{"ler":"a"}]}`, "se[0].revisao"},
+		{`{"se":[{"chave":"a","existe":null}],"entao":[{"ler":"a"}]}`, "se[0].existe"},
 		{`{"se":[{"chave":"a","existe":"sim"}],"entao":[{"ler":"a"}]}`, "se[0].existe"},
 		{`{"se":[{"revisao":1}],"entao":[{"ler":"a"}]}`, "se[0].chave"},
 		{`{"entao":[{"ler":"a"}],"guarda":{"lock":"x"}}`, "guarda"},

@@ -187,3 +187,32 @@ func readAll(t testing.TB, resp *http.Response) *bytes.Buffer {
 	}
 	return &b
 }
+
+// A key left alone while compaction moves past its revision: the waiting GET
+// still waits (304 after its wait), instead of answering at once and making a
+// client's loop spin.
+func TestAWaitingGetOnAKeyOlderThanCompactionStillWaits(t *testing.T) {
+	own, h := ownMember(t)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	put := call(t, h, "PUT", "/config/parada", `{"valor":1}`)
+	for i := range 5 {
+		call(t, h, "PUT", "/config/outra", fmt.Sprintf(`{"valor":%d}`, i))
+	}
+	resp, err := own.Client().Get(context.Background(), "/config/app/outra")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := own.Client().Compact(context.Background(), resp.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	w, err := waitingGet(context.Background(), srv.Client(), srv.URL+"/config/parada", put.Header().Get("ETag"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Body.Close()
+	if took := time.Since(began); w.StatusCode != 304 || took < 900*time.Millisecond {
+		t.Fatalf("a key older than compaction: %d after %s, want 304 after the wait", w.StatusCode, took)
+	}
+}

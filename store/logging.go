@@ -82,8 +82,8 @@ func (c *zapToSlog) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	r := slog.NewRecord(e.Time, lvl, e.Message, 0)
 	r.AddAttrs(attrs(fields)...)
 	err := c.h.Handle(context.Background(), r)
-	if e.Level >= zapcore.PanicLevel {
-		c.dying() // zap exits or panics once this returns
+	if e.Level == zapcore.FatalLevel {
+		c.dying() // zap exits once this returns (a panic may be recovered: the data stays)
 	}
 	return err
 }

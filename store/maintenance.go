@@ -41,8 +41,16 @@ func (s *Store) Reclaim(ctx context.Context) (Maintenance, error) {
 	if s.member != nil {
 		// The in-process client has no Defragment: ask the backend directly,
 		// for at most REQUEST_TIMEOUT (it cannot be cancelled: it goes on).
+		// One at a time: a defragmentation that outlived its request still
+		// holds the backend, and another queued behind it would too.
+		if !s.defragging.CompareAndSwap(false, true) {
+			return m, fmt.Errorf("%w: a defragmentation is still running", ErrUnavailable)
+		}
 		done := make(chan error, 1)
-		go func() { done <- s.member.etcd.Server.Backend().Defrag() }()
+		go func() {
+			defer s.defragging.Store(false)
+			done <- s.member.etcd.Server.Backend().Defrag()
+		}()
 		dctx, cancel := s.op(ctx)
 		defer cancel()
 		select {

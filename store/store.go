@@ -88,22 +88,25 @@ type Store struct {
 	// ended: the fill's serializable reads must not reach a stopped member.
 	stop func()
 	log  *slog.Logger
+	// defragging is set while the embedded member defragments (see Reclaim).
+	defragging atomic.Bool
 }
 
 // Open starts the embedded member, or connects to the external cluster, and
 // returns once etcd answers.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
+	temp := "" // an ephemeral data directory made here, and only that, is removed
 	if cfg.Ephemeral && len(cfg.Endpoints) == 0 {
 		dir, err := os.MkdirTemp("", "etcdapi-")
 		if err != nil {
 			return nil, err
 		}
-		cfg.DataDir = dir
+		cfg.DataDir, temp = dir, dir
 	}
 	// etcd ends the process itself on a fatal error: the ephemeral data goes first.
 	removeTemp := func() {
-		if cfg.Ephemeral {
-			os.RemoveAll(cfg.DataDir)
+		if temp != "" {
+			os.RemoveAll(temp)
 		}
 	}
 	quiet := new(atomic.Bool)

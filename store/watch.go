@@ -193,24 +193,48 @@ func (s *Store) Watch(ctx context.Context, prefix string, after int64, maxBehind
 	return out, nil
 }
 
-// AwaitChange waits until key is written or deleted after revision rev, and
-// tells whether it was (false when ctx ended first). One watch, no polling;
-// it ends with ctx.
+// AwaitChange waits until key is written or deleted after revision rev (its
+// mod revision when read), and tells whether it was (false when ctx ended
+// first). One watch, no polling; it ends with ctx.
 func (s *Store) AwaitChange(ctx context.Context, key string, rev int64) (bool, error) {
+	from := rev + 1
+	for {
+		changed, compacted, err := s.watchOnce(ctx, key, from)
+		if !compacted {
+			return changed, err
+		}
+		// The history since rev is compacted away: if the key is still at
+		// rev, nothing changed; wait on from now (a client loop must not spin).
+		gctx, cancel := s.op(ctx)
+		now, err := s.cli.Get(gctx, key)
+		cancel()
+		if err != nil {
+			return false, wrap(err)
+		}
+		if len(now.Kvs) == 0 || now.Kvs[0].ModRevision != rev {
+			return true, nil
+		}
+		from = now.Header.Revision + 1
+	}
+}
+
+// watchOnce watches key from revision from until its first event, a
+// compaction of that revision, or the end of ctx.
+func (s *Store) watchOnce(ctx context.Context, key string, from int64) (changed, compacted bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for resp := range s.watcher.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithRev(rev+1)) {
+	for resp := range s.watcher.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithRev(from)) {
 		switch {
 		case resp.CompactRevision > 0:
-			return true, nil // what came after rev is gone: read the key again
+			return false, true, nil
 		case resp.Err() != nil:
-			return false, wrap(resp.Err())
+			return false, false, wrap(resp.Err())
 		case len(resp.Events) > 0:
-			return true, nil
+			return true, false, nil
 		}
 	}
 	if ctx.Err() != nil {
-		return false, nil
+		return false, false, nil
 	}
-	return false, ErrUnavailable
+	return false, false, ErrUnavailable
 }
