@@ -32,27 +32,20 @@ func (e *StaleGuardError) Error() string {
 	return fmt.Sprintf("%s %s: token %d no longer holds (now %d)", e.Kind, e.Resource, e.Token, e.Current)
 }
 
-// guardCmps reads who holds g's resource now and returns the comparisons that
-// are true only while g's participant still holds: the write's transaction
-// carries them, so there is no window between the check and the write.
-// *StaleGuardError when it already does not hold.
+// guardCmps returns the comparisons that are true only while g's participant
+// still holds: the write's transaction carries them, so there is no window
+// between the check and the write. A lock's holder key is known, so its
+// compare costs no read; an election's or a semaphore's participant is found
+// by a read first (*StaleGuardError when it already does not hold).
 func (s *Store) guardCmps(ctx context.Context, g Guard) ([]clientv3.Cmp, error) {
-	if g.Kind == "" {
+	switch g.Kind {
+	case "":
 		return nil, nil
+	case "lock":
+		return []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(locksPrefix+g.Resource), "=", g.Token)}, nil
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	if g.Kind == "lock" {
-		key := locksPrefix + g.Resource
-		resp, err := s.cli.Get(ctx, key, clientv3.WithKeysOnly())
-		if err != nil {
-			return nil, wrap(err)
-		}
-		if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != g.Token {
-			return nil, &StaleGuardError{Guard: g, Current: firstCreate(resp.Kvs)}
-		}
-		return []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", g.Token)}, nil
-	}
 	// An election's leader and a semaphore's holders are the first keys under
 	// a prefix, in create order (SPEC §3): find the one with this token.
 	prefix := electionPrefix + g.Resource + "/"
@@ -111,6 +104,18 @@ func firstCreate(kvs []*mvccpb.KeyValue) int64 {
 // guardFailed tells, after a transaction carrying g's comparisons failed,
 // whether g is why: *StaleGuardError then, nil when g still holds.
 func (s *Store) guardFailed(ctx context.Context, g Guard) error {
-	_, err := s.guardCmps(ctx, g)
-	return err
+	if g.Kind != "lock" {
+		_, err := s.guardCmps(ctx, g)
+		return err
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, locksPrefix+g.Resource, clientv3.WithKeysOnly())
+	if err != nil {
+		return wrap(err)
+	}
+	if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != g.Token {
+		return &StaleGuardError{Guard: g, Current: firstCreate(resp.Kvs)}
+	}
+	return nil
 }
