@@ -272,7 +272,7 @@ func TestDemoLockSetUnderPartitionsPausesAndCrashes(t *testing.T) {
 			faults <- fmt.Sprintf("%s %s: %d, %s: %d", leader, pair[0], in, pair[1], out)
 		}
 	})
-	run, err := testenv.RunLockSet(p.API, 10, 3, func(client, round int) time.Duration {
+	run, err := testenv.RunLockSet(p.API, 10, 3, true, func(client, round int) time.Duration {
 		if client == 0 && round == 1 {
 			return 6 * time.Second
 		}

@@ -10,12 +10,15 @@ import (
 
 // Jepsen's lock workload on one member (testenv.RunLockSet): 10 clients, two
 // of them paused past their lock's TTL once, as a GC pause or a closed laptop
-// would. Every acknowledged append is in the list afterwards, its tokens
-// strictly increase, and the paused clients' appends are refused.
+// would. The appends carry the guard alone (no condition on the list's
+// revision), so only the guard can stop a paused holder's stale list from
+// overwriting newer appends. Every acknowledged append is in the list
+// afterwards, its tokens strictly increase, and the paused clients' appends
+// are refused.
 func TestLockSetKeepsEveryAcknowledgedAppendInTokenOrder(t *testing.T) {
 	srv := httptest.NewServer(api)
 	defer srv.Close()
-	run, err := testenv.RunLockSet(srv.URL, 10, 4, func(client, round int) time.Duration {
+	run, err := testenv.RunLockSet(srv.URL, 10, 4, false, func(client, round int) time.Duration {
 		if client < 2 && round == 1 {
 			return 6 * time.Second // past the 5 s TTL: the lock passes on meanwhile
 		}

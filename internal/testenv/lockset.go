@@ -21,10 +21,12 @@ type LockSet struct {
 
 // RunLockSet is Jepsen's lock workload against an etcdapi at api: clients each,
 // for rounds, take the lock "lockset", read the list kept in the configuration
-// key "lockset", append their token with a transaction guarded by the lock and
-// conditioned on the list's revision, and release. pause(client, round) is how
-// long that client stops while holding the lock (0: none), as a GC pause would.
-func RunLockSet(api string, clients, rounds int, pause func(client, round int) time.Duration) (LockSet, error) {
+// key "lockset", append their token with a transaction guarded by the lock
+// (and, with byRevision, conditioned on the list's revision too), and release.
+// pause(client, round) is how long that client stops while holding the lock
+// (0: none), as a GC pause would. Without byRevision the guard alone stands
+// between a paused holder and the list.
+func RunLockSet(api string, clients, rounds int, byRevision bool, pause func(client, round int) time.Duration) (LockSet, error) {
 	client := &http.Client{Timeout: 60 * time.Second}
 	post := func(method, path, body string) (int, map[string]json.RawMessage, http.Header) {
 		req, _ := http.NewRequest(method, api+path, bytes.NewReader([]byte(body)))
@@ -70,9 +72,12 @@ func RunLockSet(api string, clients, rounds int, pause func(client, round int) t
 				etag := h.Get("ETag")
 				time.Sleep(pause(c, round))
 				next, _ := json.Marshal(append(list, token))
+				cond := "[]"
+				if byRevision {
+					cond = fmt.Sprintf(`[{"chave":"lockset","revisao":%s}]`, etag[1:len(etag)-1])
+				}
 				code, _, _ = post("POST", "/transacao", fmt.Sprintf(
-					`{"se":[{"chave":"lockset","revisao":%s}],"entao":[{"definir":"lockset","valor":%s}],"guarda":{"lock":"lockset","token":%d}}`,
-					etag[1:len(etag)-1], next, token))
+					`{"se":%s,"entao":[{"definir":"lockset","valor":%s}],"guarda":{"lock":"lockset","token":%d}}`, cond, next, token))
 				mu.Lock()
 				switch code {
 				case 200:
