@@ -221,7 +221,6 @@ func (c *cluster) leader(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://member/cluster", nil)
-	req.Host = "" // the member's own address, as the Host it serves
 	if c.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
 	}

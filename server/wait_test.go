@@ -81,8 +81,8 @@ func TestAWaitingGetAnswersOnChangeOr304(t *testing.T) {
 		t.Fatalf("no change: %d after %s, ETag %q", resp.StatusCode, took, resp.Header.Get("ETag"))
 	}
 
-	// A change while it waits: the new value, at once. The wait watches from
-	// the revision it read, so a write before its watch starts counts too.
+	// A change while it waits (its watch is open: etcd counts one more
+	// watcher): the new value, at once.
 	var wakeups []time.Duration
 	for i := range 100 {
 		await(t, "the last wait's watch to end", func() bool { return watchers(t) == base })
