@@ -229,6 +229,7 @@ func TestDemoPausedMembersAndCtrlCWithEveryFault(t *testing.T) {
 // every acknowledged append is kept and tokens strictly increase.
 func TestDemoLockSetUnderPartitionsPausesAndCrashes(t *testing.T) {
 	p, _ := startDemo(t)
+	cli := statusClient(t, demoMembers(t, p))
 	stop := make(chan struct{})
 	faults := make(chan string, 100)
 	var nemesis sync.WaitGroup
@@ -256,20 +257,38 @@ func TestDemoLockSetUnderPartitionsPausesAndCrashes(t *testing.T) {
 			var ms []demoMember
 			json.NewDecoder(resp.Body).Decode(&ms)
 			resp.Body.Close()
-			leader := ""
+			var target demoMember
 			for _, m := range ms {
-				if m.Leader {
-					leader = m.Name
+				if m.Leader && m.PID != nil {
+					target = m
 				}
 			}
-			if leader == "" {
+			if target.Name == "" {
 				continue
 			}
+			leader := target.Name
 			pair := [][2]string{{"isolar", "reconectar"}, {"pausar", "retomar"}, {"parar", "iniciar"}}[i%3]
 			in := act(leader, pair[0])
-			time.Sleep(1500 * time.Millisecond)
+			// The fault happened, as etcd and the kernel see it: the isolated
+			// member's own status shows no leader, the paused process is
+			// stopped (T), the killed one is gone.
+			proof := "unproven"
+			for began := time.Now(); time.Since(began) < 1500*time.Millisecond; time.Sleep(50 * time.Millisecond) {
+				stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", *target.PID))
+				st, err := memberStatus(cli, target)
+				switch {
+				case pair[0] == "isolar" && err == nil && st.Leader == 0,
+					pair[0] == "pausar" && strings.Contains(string(stat), ") T "),
+					pair[0] == "parar" && !alive(*target.PID):
+					proof = "proven"
+				}
+				if proof == "proven" {
+					time.Sleep(1500*time.Millisecond - time.Since(began))
+					break
+				}
+			}
 			out := act(leader, pair[1])
-			faults <- fmt.Sprintf("%s %s: %d, %s: %d", leader, pair[0], in, pair[1], out)
+			faults <- fmt.Sprintf("%s %s: %d (%s), %s: %d", leader, pair[0], in, proof, pair[1], out)
 		}
 	})
 	run, err := testenv.RunLockSet(p.API, 10, 3, true, func(client, round int) time.Duration {
@@ -283,8 +302,8 @@ func TestDemoLockSetUnderPartitionsPausesAndCrashes(t *testing.T) {
 	var done []string
 	for f := range faults {
 		done = append(done, f)
-		if strings.Contains(f, ": 0") || strings.Count(f, ": 200") != 2 {
-			t.Errorf("fault not applied: %s", f)
+		if strings.Contains(f, ": 0") || strings.Count(f, ": 200") != 2 || !strings.Contains(f, "(proven)") {
+			t.Errorf("fault not applied, or not seen to happen: %s", f)
 		}
 	}
 	t.Logf("faults: %v", done)
