@@ -68,6 +68,21 @@ func leaderAndOthers(t *testing.T, p *proc) (leader demoMember, others []demoMem
 	return leader, others
 }
 
+// newLeaderSeen waits at most 3 s for member m's own etcd status to name a
+// leader other than old, and returns it and how long that took.
+func newLeaderSeen(t *testing.T, cli *clientv3.Client, m demoMember, old uint64) (leader uint64, took time.Duration) {
+	t.Helper()
+	took = within(t, 3*time.Second, "a new leader at the majority", func() bool {
+		st, err := memberStatus(cli, m)
+		if err == nil && st.Leader != 0 && st.Leader != old {
+			leader = st.Leader
+			return true
+		}
+		return false
+	})
+	return leader, took
+}
+
 // writesGoOn sends n writes through the supervisor's one URL: each must succeed.
 func writesGoOn(t *testing.T, p *proc, key string, n int) {
 	t.Helper()
@@ -102,15 +117,7 @@ func TestDemoIsolatedLeaderStepsDownAndComesBackAsAFollower(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var newLeader uint64
-	took := within(t, 3*time.Second, "a new leader at the majority", func() bool {
-		st, err := memberStatus(cli, others[0])
-		if err == nil && st.Leader != 0 && st.Leader != oldStatus.Header.MemberId {
-			newLeader = st.Leader
-			return true
-		}
-		return false
-	})
+	newLeader, took := newLeaderSeen(t, cli, others[0], oldStatus.Header.MemberId)
 	t.Logf("new leader %x %s after isolating the leader", newLeader, took.Round(time.Millisecond))
 	for _, m := range demoMembers(t, p) {
 		if m.Name == old.Name && m.State != "isolado" {
@@ -175,16 +182,8 @@ func TestDemoPausedMembersAndCtrlCWithEveryFault(t *testing.T) {
 	if stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", *old.PID)); !strings.Contains(string(stat), ") T ") {
 		t.Fatalf("paused process not stopped: %s", stat)
 	}
-	var newLeader uint64
-	took := within(t, 3*time.Second, "a new leader after pausing the leader", func() bool {
-		st, err := memberStatus(cli, others[0])
-		if err == nil && st.Leader != 0 && st.Leader != oldStatus.Header.MemberId {
-			newLeader = st.Leader
-			return true
-		}
-		return false
-	})
-	t.Logf("new leader %s after pausing the leader", took.Round(time.Millisecond))
+	newLeader, took := newLeaderSeen(t, cli, others[0], oldStatus.Header.MemberId)
+	t.Logf("new leader %x %s after pausing the leader", newLeader, took.Round(time.Millisecond))
 	writesGoOn(t, p, "durante-a-pausa", 10)
 	if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+old.Name+"/retomar", ""); code != 200 {
 		t.Fatalf("retomar: %d", code)
