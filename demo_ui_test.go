@@ -100,6 +100,29 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 	call("POST", "/lock/relatorio", `{"holder":"worker-b","aguardar":10}`) // waits for worker-a's lease to expire
 	waitFor("tour: lock with a larger token", done("lock"), 2*time.Second)
 	waitFor("tour: service expired", done("ttl"), 8*time.Second)
+	// Fencing: worker-a's lease runs out, worker-b takes the lock, and
+	// worker-a's write with its old token is refused while worker-b's lands.
+	tokenOf := func(body string) int64 {
+		t.Helper()
+		code, got := request[obj](t, "POST", api+"/lock/fatura", body)
+		if code != 200 {
+			t.Fatalf("lock fatura %s: %d %v", body, code, got)
+		}
+		return int64(got["token"].(float64))
+	}
+	a := tokenOf(`{"holder":"worker-a","ttl":5}`)
+	b := tokenOf(`{"holder":"worker-b","aguardar":10}`)
+	guarded := func(token int64, value string) (int, obj) {
+		code, got, _ := send(t, "PUT", api+"/config/fatura", value, "Etcdapi-Guarda", fmt.Sprintf("lock=fatura; token=%d", token))
+		return code, got
+	}
+	if code, got := guarded(a, `{"valor":"de worker-a"}`); code != 409 || got["token_atual"] != float64(b) {
+		t.Fatalf("worker-a's write with its old token %d: %d %v, want 409 with token_atual %d", a, code, got, b)
+	}
+	if code, got := guarded(b, `{"valor":"de worker-b"}`); code != 200 {
+		t.Fatalf("worker-b's write with token %d: %d %v", b, code, got)
+	}
+	waitFor("tour: fencing", done("fencing"), 2*time.Second)
 	if code, got := request[obj](t, "POST", api+"/eleicao/agendador/candidatar", `{"candidato":"worker-a","ttl":10}`); code != 200 {
 		t.Fatalf("campaign: %d %v", code, got)
 	}

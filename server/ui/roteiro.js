@@ -22,6 +22,15 @@ const steps = [
     why: "O segundo espera o lease do primeiro expirar e recebe um token maior. Fencing: se worker-a voltar de uma pausa achando que ainda tem o lock, o recurso protegido recusa o token antigo, menor que o último que viu.",
   },
   {
+    id: "fencing", title: "Fencing: a escrita de um dono antigo é recusada",
+    cmd: `token() { sed 's/.*"token":\\([0-9]*\\).*/\\1/'; }
+a=$(curl -s -X POST ${base}/lock/fatura ${json} -d '{"holder":"worker-a","ttl":5}' | token)
+b=$(curl -s -X POST ${base}/lock/fatura ${json} -d '{"holder":"worker-b","aguardar":10}' | token)
+curl -X PUT ${base}/config/fatura ${json} -H "Etcdapi-Guarda: lock=fatura; token=$a" -d '{"valor":"de worker-a"}'   # 409
+curl -X PUT ${base}/config/fatura ${json} -H "Etcdapi-Guarda: lock=fatura; token=$b" -d '{"valor":"de worker-b"}'   # 200`,
+    why: "worker-a dorme além do TTL (uma pausa de GC, uma tampa de laptop) e volta achando que ainda tem o lock. Com Etcdapi-Guarda, o etcd confere o token na mesma transação da escrita: a de worker-a, com o token antigo, recebe 409 com token_atual; a de worker-b passa. A escrita recusada não chega ao etcd, por isso não aparece em Eventos: o 409 fica no seu terminal.",
+  },
+  {
     id: "election", title: "Eleja um líder",
     cmd: `curl -X POST ${base}/eleicao/agendador/candidatar ${json} -d '{"candidato":"worker-a","ttl":10}'`,
     why: "O candidato é uma chave em /election/ presa a um lease: quem chegou primeiro lidera até sair ou o lease expirar.",
@@ -86,6 +95,7 @@ function render() {
 // --- what the events show ---
 const services = new Set(); // service keys seen put
 const lockHolders = new Map(); // lock key -> {holder, revisao} of its last holder
+const handedOver = new Map(); // resource -> {from, to, token}: its lock passed to a new holder
 let lastRevision = 0;
 let opened = 0; // the revision when the page opened: older events (the feed's history) tick nothing
 window.addEventListener("etcdapi:event", ({ detail: ev }) => {
@@ -93,7 +103,12 @@ window.addEventListener("etcdapi:event", ({ detail: ev }) => {
   if (ev.revisao <= opened) return;
   const put = ev.tipo === "put";
   if (put && ev.chave.startsWith("/config/app/")) {
-    tick("config", `${ev.chave.slice(12)} = ${JSON.stringify(ev.valor)} (revisão ${ev.revisao})`);
+    const key = ev.chave.slice(12);
+    // A write to a resource after its lock changed hands: the new holder's,
+    // since the old one's, refused, never reaches etcd.
+    const h = handedOver.get(key);
+    if (h) tick("fencing", `${h.to} escreveu ${key} (revisão ${ev.revisao}); a escrita de ${h.from} foi recusada com 409`);
+    else tick("config", `${key} = ${JSON.stringify(ev.valor)} (revisão ${ev.revisao})`);
   }
   if (ev.chave.startsWith("/services/")) {
     if (put) services.add(ev.chave);
@@ -104,6 +119,7 @@ window.addEventListener("etcdapi:event", ({ detail: ev }) => {
     const holder = ev.valor?.holder;
     if (prev && prev.holder !== holder && ev.revisao > prev.revisao) {
       tick("lock", `${prev.holder} com token ${prev.revisao}, depois ${holder} com token ${ev.revisao}`);
+      handedOver.set(ev.chave.slice(7), { from: `${prev.holder} (token ${prev.revisao})`, to: `${holder} (token ${ev.revisao})` });
     }
     lockHolders.set(ev.chave, { holder, revisao: ev.revisao });
   }
