@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -80,10 +81,9 @@ func bareHandlers(cli *clientv3.Client) http.Handler {
 	})
 	// The body of the benchmark's POST carries "email":"cargaN@email.com"; the
 	// bare handler takes the address from the Email header instead of parsing.
-	mux.HandleFunc("POST /usuarios", func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+	create := func(w http.ResponseWriter, r *http.Request, body []byte, email string) {
 		id := uuid.NewString()
-		email := "/indices/email/" + r.Header.Get("Email")
+		email = "/indices/email/" + email
 		resp, err := cli.Txn(r.Context()).
 			If(clientv3.Compare(clientv3.CreateRevision(email), "=", 0)).
 			Then(clientv3.OpPut("/users/"+id, string(body)), clientv3.OpPut(email, id)).Commit()
@@ -94,6 +94,23 @@ func bareHandlers(cli *clientv3.Client) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(201)
 		fmt.Fprintf(w, `{"id":%q}`, id)
+	}
+	mux.HandleFunc("POST /usuarios", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		create(w, r, body, r.Header.Get("Email"))
+	})
+	// The same, decoding the body as the API must to validate it.
+	mux.HandleFunc("POST /decodificar/usuarios", func(w http.ResponseWriter, r *http.Request) {
+		var u struct {
+			Nome, Email, Cidade string
+			Idade               int
+		}
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &u); err != nil {
+			http.Error(w, "{}", http.StatusBadRequest)
+			return
+		}
+		create(w, r, body, u.Email)
 	})
 	mux.HandleFunc("PUT /config/{k}", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

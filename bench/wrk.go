@@ -19,8 +19,9 @@ type shot struct {
 }
 
 // prelude is every script's beginning. In request(): id() is a random seeded
-// user's id and key64() a random user's key in base64, for the gateway (from
-// the file wrk gets as its argument: id and key on each line), uniq() 17
+// user's id, key64() a random user's key in base64, for the gateway, and
+// name() a random user's name as a query (from the file wrk gets as its
+// argument: id, key and name on each line), uniq() 17
 // digits that no other request of the benchmark gets, json the Content-Type header.
 // done() prints the figures for run to read.
 const prelude = `
@@ -33,8 +34,9 @@ function init(args)
   math.randomseed(os.time() * 100 + tid)
   for l in io.lines(args[1]) do ids[#ids + 1] = l end
 end
-function id() return (ids[math.random(#ids)]:match("^[^ ]*")) end
-function key64() return (ids[math.random(#ids)]:match(" (.*)$")) end
+function id() return (ids[math.random(#ids)]:match("^(%S+)")) end
+function key64() return (ids[math.random(#ids)]:match("^%S+ (%S+)")) end
+function name() return (ids[math.random(#ids)]:match("^%S+ %S+ (%S+)")) end
 function uniq() k = k + 1; return string.format("%06d%02d%09d", RUN, tid, k) end
 function done(s, latency, requests)
   local e, bad = s.errors, 0

@@ -1,11 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -92,5 +96,31 @@ func FuzzPathIdentifiers(f *testing.F) {
 		send(t, "POST", "/lock/"+id, `{"ttl":5}`)
 		send(t, "GET", "/config/"+id+"/historico", "")
 		checkNoStrayKeys(t)
+	})
+}
+
+// FuzzBodyDecoding checks that goccy/go-json, which splits request bodies into
+// their fields, reads every body as encoding/json does. (The typed fields are
+// decoded by encoding/json: goccy takes 9227000000000000000 for an int.)
+func FuzzBodyDecoding(f *testing.F) {
+	for _, seed := range []string{
+		`{"nome":"Conceição","email":"c@uol.com.br","idade":34,"cidade":"São Luís"}`,
+		`{"n\u006fme":"\ud83d\ude00","nome":"dup"}`, `{"idade":1e2}`, "{\"nome\":\"\xc3\"}", `{"a":{"b":[1,{"c":"\\"}]}}`, `{}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := objectFields(body)
+		var compact bytes.Buffer
+		var want map[string]json.RawMessage
+		if !utf8.Valid(body) || json.Compact(&compact, body) != nil || json.Unmarshal(compact.Bytes(), &want) != nil {
+			if err == nil {
+				t.Fatalf("%q: encoding/json refuses it, objectFields read %q", body, got)
+			}
+			return
+		}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: objectFields %q (%v), encoding/json %q", body, got, err, want)
+		}
 	})
 }

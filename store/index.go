@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -280,6 +281,12 @@ func (s *Store) keepIndex(ctx context.Context) {
 	for ctx.Err() == nil {
 		rev, err := s.fillIndex(ctx)
 		if err == nil {
+			// A fill reads every user through gRPC and folds every name: a
+			// few times the index in garbage, on top of what etcd's own
+			// start left. Collect it now and hand it back to the OS, or
+			// the process keeps it resident (~90 MB over 100,000 users). In the
+			// background: following the index must not wait for it.
+			go debug.FreeOSMemory()
 			select {
 			case <-s.watching:
 				s.followIndex(ctx, rev)
