@@ -191,8 +191,8 @@ func freePorts(n int) ([]int, error) {
 }
 
 var (
-	errRunning = errors.New("o membro já está em execução")
-	errStopped = errors.New("o membro já está parado")
+	errRunning = errors.New("O membro já está em execução")
+	errStopped = errors.New("O membro já está parado")
 )
 
 // start runs a member's process and waits until it answers /readyz.

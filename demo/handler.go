@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,6 +30,7 @@ func (c *cluster) handler() http.Handler {
 	mux.HandleFunc("POST /demo/membros/{nome}/reconectar", c.auth(c.reconnectMember))
 	mux.HandleFunc("POST /demo/membros/{nome}/pausar", c.auth(c.pauseMember))
 	mux.HandleFunc("POST /demo/membros/{nome}/retomar", c.auth(c.resumeMember))
+	mux.HandleFunc("/demo/", c.auth(c.noRoute))
 	mux.Handle("/", c.passOn(&httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "member" // the transport picks the member
@@ -272,8 +274,34 @@ func (c *cluster) member(w http.ResponseWriter, r *http.Request) *member {
 			return m
 		}
 	}
-	writeJSON(w, http.StatusNotFound, map[string]string{"erro": "Membro não encontrado"})
+	names := make([]string, len(c.members))
+	for i, m := range c.members {
+		names[i] = m.name
+	}
+	writeJSON(w, http.StatusNotFound, map[string]any{"erro": "Membro não encontrado: os membros são " + strings.Join(names, ", "), "membros": names})
 	return nil
+}
+
+// demoActions are the routes POST /demo/membros/{nome}/{ação}.
+var demoActions = []string{"parar", "iniciar", "isolar", "reconectar", "pausar", "retomar"}
+
+// noRoute answers what no /demo/ route took, as the members answer theirs:
+// 405 for an action asked with another method than POST, 404 for the rest.
+func (c *cluster) noRoute(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/demo/membros/"), "/")
+	allow := ""
+	switch {
+	case r.URL.Path == "/demo/membros":
+		allow = http.MethodGet
+	case len(parts) == 2 && slices.Contains(demoActions, parts[1]):
+		allow = http.MethodPost
+	}
+	if allow != "" {
+		w.Header().Set("Allow", allow)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"erro": "Método não permitido: use " + allow})
+		return
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"erro": "Rota não encontrada"})
 }
 
 // auth asks for API_TOKEN, as the members do.

@@ -130,3 +130,27 @@ func TestMembersNeverShareAPort(t *testing.T) {
 		}
 	}
 }
+
+// The demo's routes answer as the API's do: 405 with Allow for a route asked
+// with the wrong method, 404 naming the members for an unknown one, JSON always.
+func TestDemoRoutesAnswer405And404AsTheAPIDoes(t *testing.T) {
+	c := &cluster{cfg: Config{MaxBodyBytes: 1 << 20}, members: []*member{{name: "n1", state: "ativo"}, {name: "n2", state: "ativo"}}}
+	h := c.handler()
+	for _, tc := range []struct {
+		method, path string
+		want         int
+		allow, body  string
+	}{
+		{"GET", "/demo/membros/n1/parar", 405, "POST", "use POST"},
+		{"DELETE", "/demo/membros/n1/isolar", 405, "POST", "use POST"},
+		{"POST", "/demo/membros", 405, "GET", "use GET"},
+		{"POST", "/demo/membros/n9/parar", 404, "", `"membros":["n1","n2"]`},
+		{"GET", "/demo/membros/n1/voar", 404, "", "Rota não encontrada"},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(tc.method, "http://localhost"+tc.path, nil))
+		if w.Code != tc.want || w.Header().Get("Allow") != tc.allow || !strings.Contains(w.Body.String(), tc.body) || !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+			t.Errorf("%s %s: %d Allow %q %q, want %d Allow %q with %q", tc.method, tc.path, w.Code, w.Header().Get("Allow"), w.Body, tc.want, tc.allow, tc.body)
+		}
+	}
+}

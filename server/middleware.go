@@ -42,6 +42,37 @@ func (s *server) requestID(c *gin.Context) {
 func requestIDOf(c *gin.Context) string { return c.Writer.Header().Get(requestIDHeader) }
 
 // accessLog writes one line per request and counts it in the metrics.
+// endLine ends every JSON answer with a newline, as json.Encoder does, so a
+// shell prompt after curl starts on a line of its own.
+func endLine(c *gin.Context) {
+	w := &lastByte{ResponseWriter: c.Writer}
+	c.Writer = w
+	c.Next()
+	if w.last != 0 && w.last != '\n' && strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+		w.Write([]byte{'\n'})
+	}
+}
+
+// lastByte remembers the last byte of the body written through it.
+type lastByte struct {
+	gin.ResponseWriter
+	last byte
+}
+
+func (w *lastByte) Write(b []byte) (int, error) {
+	if len(b) > 0 {
+		w.last = b[len(b)-1]
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *lastByte) WriteString(s string) (int, error) {
+	if len(s) > 0 {
+		w.last = s[len(s)-1]
+	}
+	return w.ResponseWriter.WriteString(s)
+}
+
 func (s *server) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()

@@ -58,7 +58,7 @@ func New(st *store.Store, cfg Config, log *slog.Logger) *gin.Engine {
 	r.UseRawPath = true // an escaped "/" stays inside its path parameter, and gets a 400
 	// CORS comes before anything that can answer, so a browser sees every
 	// error; the API group then judges the token before the path and the body.
-	r.Use(s.requestID, s.accessLog, s.recoverPanics)
+	r.Use(s.requestID, endLine, s.accessLog, s.recoverPanics)
 	if LoopbackAddr(cfg.Addr) && cfg.Token == "" {
 		r.Use(s.loopbackHost)
 	}

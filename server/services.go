@@ -12,14 +12,14 @@ import (
 )
 
 type registration struct {
-	Nome      string          `json:"nome" binding:"required,identifier"`
+	Nome      string          `json:"nome" binding:"required,identifier,ne=registrar"`
 	Endpoint  string          `json:"endpoint" binding:"required,http_url"`
 	TTL       *int64          `json:"ttl" binding:"omitempty,min=5,max=3600"`
 	Metadados json.RawMessage `json:"metadados"`
 }
 
 var registrationProblems = map[string]string{
-	"nome":      "obrigatório: de 1 a 128 caracteres entre A-Z a-z 0-9 . _ -",
+	"nome":      "obrigatório: de 1 a 128 caracteres entre A-Z a-z 0-9 . _ -, e não \"registrar\" (a rota de registro)",
 	"endpoint":  "obrigatório: uma URL absoluta http(s), como http://localhost:8080",
 	"ttl":       "deve ser um número inteiro de segundos entre 5 e 3600",
 	"metadados": "deve ser um objeto JSON",
@@ -57,6 +57,11 @@ func (s *server) registerInstance(c *gin.Context) {
 }
 
 func (s *server) listInstances(c *gin.Context) {
+	if c.Param("nome") == "registrar" { // the route, not a service: no service takes this name
+		c.Header("Allow", http.MethodPost)
+		c.JSON(http.StatusMethodNotAllowed, gin.H{"erro": "Método não permitido: registre uma instância com POST /servicos/registrar"})
+		return
+	}
 	live, err := s.store.Instances(c.Request.Context(), c.Param("nome"))
 	if err != nil {
 		s.fail(c, err)

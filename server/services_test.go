@@ -75,6 +75,7 @@ func TestRegisterBadInput(t *testing.T) {
 		{`{"nome":"a/b","endpoint":"http://a:1"}`, "nome"},
 		{`{"nome":"..","endpoint":"http://a:1"}`, "nome"},
 		{`{"nome":"a","endpoint":"http://a:1","metadados":[1]}`, "metadados"},
+		{`{"nome":"registrar","endpoint":"http://a:1"}`, "nome"}, // the route's name: GET could not list it
 	} {
 		w := call(t, api, "POST", "/servicos/registrar", tc.body)
 		expect(t, w, 400)
@@ -85,7 +86,10 @@ func TestRegisterBadInput(t *testing.T) {
 	expect(t, call(t, api, "POST", "/servicos/registrar", `[]`), 400)
 	expect(t, call(t, api, "POST", "/servicos/registrar", ``), 400)
 	expect(t, call(t, api, "GET", "/servicos/a%2F..", ""), 400)
-	if countKeys(t, "/services/a/") != 0 {
+	if w := call(t, api, "GET", "/servicos/registrar", ""); w.Code != 405 || w.Header().Get("Allow") != "POST" {
+		t.Errorf("GET /servicos/registrar: %d Allow %q, want 405 Allow POST", w.Code, w.Header().Get("Allow"))
+	}
+	if countKeys(t, "/services/a/") != 0 || countKeys(t, "/services/registrar/") != 0 {
 		t.Fatal("bad input registered an instance")
 	}
 }

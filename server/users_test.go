@@ -440,3 +440,23 @@ func TestSearchPagesLikeTheListing(t *testing.T) {
 		expect(t, call(t, api, "GET", "/usuarios/buscar?nome=busca&"+q, ""), 400)
 	}
 }
+
+// Every JSON answer ends with a newline (json.Encoder's), so a shell prompt
+// after curl starts on its own line: documents, lists, errors, the 201 built
+// by hand, and a route that does not exist.
+func TestEveryJSONAnswerEndsWithANewline(t *testing.T) {
+	for _, r := range []struct{ method, path, body string }{
+		{"PUT", "/config/fim-de-linha", `{"valor":1}`},
+		{"GET", "/config/fim-de-linha", ""},
+		{"GET", "/config", ""},
+		{"POST", "/usuarios", `{"nome":"Fim de Linha"}`},
+		{"GET", "/usuarios?limite=1", ""},
+		{"POST", "/usuarios", `{"nome":""}`},
+		{"GET", "/nao-existe", ""},
+	} {
+		w := call(t, api, r.method, r.path, r.body)
+		if body := w.Body.String(); !strings.HasSuffix(body, "}\n") && !strings.HasSuffix(body, "]\n") {
+			t.Errorf("%s %s: %d %q, want a JSON answer ending in one newline", r.method, r.path, w.Code, body)
+		}
+	}
+}
