@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -114,6 +115,7 @@ type cluster struct {
 	faults  sync.Mutex        // one isolar/reconectar/pausar/retomar at a time
 	mu      sync.Mutex
 	stopped sync.Once
+	closing atomic.Bool // stop has begun: no member starts any more
 }
 
 // member is one child process and where it listens.
@@ -193,6 +195,7 @@ func freePorts(n int) ([]int, error) {
 var (
 	errRunning = errors.New("O membro já está em execução")
 	errStopped = errors.New("O membro já está parado")
+	errClosing = errors.New("O demo está encerrando")
 )
 
 // start runs a member's process and waits until it answers /readyz.
@@ -201,6 +204,13 @@ func (c *cluster) start(ctx context.Context, m *member) error {
 	if m.state != "parado" {
 		m.mu.Unlock()
 		return errRunning
+	}
+	// Checked under the member's lock, which stop's kill takes after setting
+	// closing: a start racing with Ctrl-C either is killed or never begins,
+	// and leaves no child or data directory behind.
+	if c.closing.Load() {
+		m.mu.Unlock()
+		return errClosing
 	}
 	cmd := exec.Command(c.exe, m.args...)
 	cmd.Dir = c.root // the demo's own directory; settings, .env's included, come through childEnv
@@ -285,6 +295,7 @@ func (c *cluster) kill(m *member) error {
 // stop kills every member and removes the data directories, once.
 func (c *cluster) stop() {
 	c.stopped.Do(func() {
+		c.closing.Store(true)
 		var wg sync.WaitGroup
 		for _, m := range c.members {
 			wg.Go(func() { c.kill(m) })

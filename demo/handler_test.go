@@ -1,12 +1,17 @@
 package demo
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // A 503 is passed to the next member only for requests that are safe to repeat:
@@ -152,5 +157,21 @@ func TestDemoRoutesAnswer405And404AsTheAPIDoes(t *testing.T) {
 		if w.Code != tc.want || w.Header().Get("Allow") != tc.allow || !strings.Contains(w.Body.String(), tc.body) || !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
 			t.Errorf("%s %s: %d Allow %q %q, want %d Allow %q with %q", tc.method, tc.path, w.Code, w.Header().Get("Allow"), w.Body, tc.want, tc.allow, tc.body)
 		}
+	}
+}
+
+// Once stop has begun (Ctrl-C), a member's start that was about to run its
+// process does not: it would outlive the supervisor, its data directory too.
+func TestNoMemberStartsOnceStopHasBegun(t *testing.T) {
+	exe, err := exec.LookPath("true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &member{name: "n1", state: "parado", out: new(tail)}
+	c := &cluster{cfg: Config{StartupTimeout: time.Second}, exe: exe, root: t.TempDir(), members: []*member{m}}
+	c.stop()
+	os.MkdirAll(c.root, 0o700) // stop removed it: the start must not fail for that
+	if err := c.start(context.Background(), m); !errors.Is(err, errClosing) || m.cmd != nil {
+		t.Fatalf("start after stop: %v, process %v; want errClosing and no process", err, m.cmd)
 	}
 }
