@@ -18,3 +18,25 @@ func TestFoldASCIIAsUnicode(t *testing.T) {
 		t.Errorf(`fold("JOÃO Ação") = %q`, got)
 	}
 }
+
+// TestFoldLatin1AsUnicode: the table gives what the Unicode fold gives, for
+// every pair of runes up to U+00FF (an invalid byte too), and past it.
+func TestFoldLatin1AsUnicode(t *testing.T) {
+	var runes []string
+	for r := rune(0); r <= 0xFF; r++ {
+		runes = append(runes, string(r))
+	}
+	runes = append(runes, "\xc3", "e\u0301", "Ω", "ǅ")
+	for _, a := range runes {
+		for _, b := range runes {
+			if s := a + b; fold(s) != foldUnicode(s) {
+				t.Fatalf("fold(%q) = %q, want %q", s, fold(s), foldUnicode(s))
+			}
+		}
+	}
+	for _, s := range []string{"Conceição Araújo Magalhães", "JOSÉ DA SILVA", "Straße", "Ærø", "Łódź"} {
+		if fold(s) != foldUnicode(s) {
+			t.Errorf("fold(%q) = %q, want %q", s, fold(s), foldUnicode(s))
+		}
+	}
+}
