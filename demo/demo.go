@@ -60,7 +60,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c := &cluster{cfg: cfg, exe: exe, root: root}
+	c := &cluster{cfg: cfg, exe: exe, root: root, recheck: make(chan struct{}, 1)}
 	defer c.stop()
 	if err := c.prepare(); err != nil {
 		return err
@@ -115,7 +115,8 @@ type cluster struct {
 	faults  sync.Mutex        // one isolar/reconectar/pausar/retomar at a time
 	mu      sync.Mutex
 	stopped sync.Once
-	closing atomic.Bool // stop has begun: no member starts any more
+	closing atomic.Bool   // stop has begun: no member starts any more
+	recheck chan struct{} // asks watchHealth for a round now (suspect)
 }
 
 // member is one child process and where it listens.
@@ -171,7 +172,7 @@ func (c *cluster) prepare() error {
 		}
 		if _, set := os.LookupEnv("REQUEST_TIMEOUT"); !set {
 			// A write forwarded to a leader that just died gets its 503 after 2 s,
-			// not 5: the supervisor then passes a PUT or DELETE to the next member.
+			// not 5 (the supervisor gives it back: its outcome is unknown).
 			m.args = append(m.args, "--request-timeout", "2s")
 		}
 	}

@@ -65,6 +65,7 @@ func (c *cluster) fault(w http.ResponseWriter, r *http.Request, from, to, msg st
 		m.state = to
 	}
 	m.mu.Unlock()
+	c.suspect()
 	writeJSON(w, http.StatusOK, map[string]string{"mensagem": msg, "nome": m.name, "estado": to})
 }
 

@@ -90,10 +90,12 @@ func (c *cluster) passOn(proxy http.Handler) http.Handler {
 }
 
 // RoundTrip sends a proxied request to a live member, and to the next one when a
-// member refuses the connection, or answers 503 (no quorum, no leader, timed out)
-// to a request that is safe to repeat. A 503 to a POST or PATCH goes back to the
-// client: its outcome is unknown (etcd may still commit it), and repeating it
-// could create a second user or a second lock holder.
+// member refuses the connection (nothing was sent), or answers 503 (no quorum,
+// no leader, timed out) to a read. A 503 to a write goes back to the client:
+// its outcome is unknown (etcd may still commit it), and sending it again
+// could undo a newer write by another client, or create a second user or lock
+// holder. While no member is known to be ready (an election under way after
+// a fault), the request waits for one, up to readyWait.
 func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body []byte
 	if req.Body != nil && req.Body != http.NoBody {
@@ -102,6 +104,7 @@ func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+	c.awaitReady(req.Context())
 	live := c.liveMembers()
 	if len(live) == 0 {
 		return nil, errors.New("todos os membros estão parados")
@@ -157,9 +160,49 @@ func (c *cluster) liveMembers() []*member {
 	return append(ready, unready...)
 }
 
-// watchHealth asks every running member's /readyz twice a second, so requests
-// go first to members that can serve: one that lost its leader or quorum is
-// found out within a second, before a client's request waits on it.
+// readyWait bounds how long a request waits for a ready member: a new leader
+// is elected within about a second of a fault.
+const readyWait = 3 * time.Second
+
+// awaitReady returns once a running member's last /readyz passed, or after
+// readyWait (the request then goes to a member that may answer 503).
+func (c *cluster) awaitReady(ctx context.Context) {
+	deadline := time.Now().Add(readyWait)
+	for {
+		for _, m := range c.members {
+			m.mu.Lock()
+			ready := m.state == "ativo" && !m.unready
+			m.mu.Unlock()
+			if ready {
+				return
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// suspect marks every member unready and asks for a health round at once:
+// after a fault the supervisor made itself, requests wait for a member that
+// has seen the new leader rather than go to one still waiting for the old.
+func (c *cluster) suspect() {
+	for _, m := range c.members {
+		m.mu.Lock()
+		m.unready = true
+		m.mu.Unlock()
+	}
+	select {
+	case c.recheck <- struct{}{}:
+	default:
+	}
+}
+
+// watchHealth asks every running member's /readyz twice a second, and when
+// suspect asks, so requests go first to members that can serve: one that lost
+// its leader or quorum is found out within a second, before a client's
+// request waits on it.
 func (c *cluster) watchHealth(ctx context.Context) {
 	client := &http.Client{Timeout: time.Second}
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -169,6 +212,7 @@ func (c *cluster) watchHealth(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-c.recheck:
 		}
 		var wg sync.WaitGroup
 		for _, m := range c.members {
@@ -247,6 +291,7 @@ func (c *cluster) stopMember(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusConflict, map[string]string{"erro": err.Error()})
 		return
 	}
+	c.suspect()
 	writeJSON(w, http.StatusOK, map[string]string{"mensagem": "Membro parado (SIGKILL)", "nome": m.name})
 }
 
@@ -334,15 +379,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // repeatable tells whether a request may go to the next member after a 503,
-// whatever became of it: reads, and a PUT that replaces without condition. A
-// write that timed out may still have been committed, and a DELETE or an
-// If-Match PUT sent again would then answer 404 or 412 for a write that took.
+// whatever became of it: reads only (SPEC §6). A write that timed out may
+// still be committed: even a plain PUT sent again could land after, and undo,
+// another client's newer write.
 func repeatable(r *http.Request) bool {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return true
-	case http.MethodPut:
-		return r.Header.Get("If-Match") == ""
 	}
 	return false
 }

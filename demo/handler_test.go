@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// A 503 is passed to the next member only for requests that are safe to repeat:
-// a POST whose outcome is unknown comes back to the client, never sent twice.
+// A 503 is passed to the next member only for reads: a write whose outcome is
+// unknown comes back to the client, never sent twice.
 func TestProxyRetriesA503OnlyWhenARepeatCannotMislead(t *testing.T) {
 	var unavailableHits, okHits atomic.Int64
 	unavailable := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +43,7 @@ func TestProxyRetriesA503OnlyWhenARepeatCannotMislead(t *testing.T) {
 	}{
 		{"POST", "", http.StatusServiceUnavailable, 0, 1},
 		{"PATCH", "", http.StatusServiceUnavailable, 0, 1},
-		{"PUT", "", http.StatusOK, 1, 1},
+		{"PUT", "", http.StatusServiceUnavailable, 0, 1},
 		{"PUT", `"7"`, http.StatusServiceUnavailable, 0, 1},
 		{"DELETE", "", http.StatusServiceUnavailable, 0, 1},
 		{"GET", "", http.StatusOK, 1, 1},
