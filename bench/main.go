@@ -29,15 +29,16 @@ import (
 )
 
 var (
-	users    = flag.Int("users", 100000, "users to seed before searching and listing")
-	conns    = flag.Int("c", 32, "concurrent connections")
-	duration = flag.Duration("d", 3*time.Second, "length of one measured run")
-	rounds   = flag.Int("rounds", 3, "alternating rounds per scenario (medians are reported)")
-	quick    = flag.Bool("quick", false, "a quick look while iterating: -users 20000 -d 1s -rounds 1")
-	profDir  = flag.String("profile", "", "write CPU profiles of the server (first round of the API and of the bare handler in each scenario) and a heap profile into this directory")
-	part     = flag.String("part", "all", "what to measure: all, compare (the scenarios against the bare handlers and the gateway), scale (the figures with -users users) or restart (on -data's data dir)")
-	keep     = flag.String("keep", "", "scale: keep the data dir of the users as this directory, for -part restart")
-	dataDir  = flag.String("data", "", "restart: the data dir to restart on, one that -keep kept")
+	users     = flag.Int("users", 100000, "users to seed before searching and listing")
+	conns     = flag.Int("c", 32, "concurrent connections")
+	duration  = flag.Duration("d", 3*time.Second, "length of one measured run")
+	rounds    = flag.Int("rounds", 3, "alternating rounds per scenario (medians are reported)")
+	quick     = flag.Bool("quick", false, "a quick look while iterating: -users 20000 -d 1s -rounds 1")
+	profDir   = flag.String("profile", "", "write CPU profiles of the server (first round of the API and of the bare handler in each scenario) and a heap profile into this directory")
+	part      = flag.String("part", "all", "what to measure: all, compare (the scenarios against the bare handlers and the gateway), scale (the figures with -users users), restart (on -data's data dir) or faults (isolated and paused leaders in etcdapi demo, -runs times)")
+	faultRuns = flag.Int("runs", 5, "faults: runs of each fault (medians are reported)")
+	keep      = flag.String("keep", "", "scale: keep the data dir of the users as this directory, for -part restart")
+	dataDir   = flag.String("data", "", "restart: the data dir to restart on, one that -keep kept")
 
 	serveMode = flag.Bool("serve", false, "internal: be the server process (API and bare handlers)")
 	bareAddr  = flag.String("bare", "", "internal: the bare handlers' address in -serve mode")
@@ -80,6 +81,9 @@ func main() {
 	case "restart":
 		printRestart(restart(bin, *dataDir), -1, 0)
 		return
+	case "faults":
+		faults(bin, *faultRuns)
+		return
 	case "compare":
 		compareAll(dir)
 	case "scale":
@@ -87,6 +91,7 @@ func main() {
 	default:
 		compareAll(dir)
 		scale(bin, dir)
+		faults(bin, *faultRuns)
 	}
 }
 
