@@ -500,6 +500,100 @@ func TestLinearizabilityWithMembersKilledAndRestarted(t *testing.T) {
 	}
 }
 
+// The same checker with the faults of SPEC §6, in etcdapi demo: the leader
+// isolated, a follower isolated, the leader paused. Clients talk to every
+// member directly and, two of them, through the supervisor's one URL (which
+// routes around the fault and never sends a write twice). Each fault is shown
+// to have happened (the isolated member's own status has no leader, the
+// paused process is in state T) and every history must be linearizable.
+func TestLinearizabilityWithPartitionsAndPausesInTheDemo(t *testing.T) {
+	p, _ := startDemo(t)
+	ms := demoMembers(t, p)
+	cli := statusClient(t, ms)
+	act := func(name, action string) {
+		t.Helper()
+		if code, body := request[obj](t, "POST", p.API+"/demo/membros/"+name+"/"+action, ""); code != 200 {
+			t.Fatalf("%s %s: %d %v", action, name, code, body)
+		}
+	}
+	for _, sc := range []struct {
+		name, do, undo string
+		leader         bool
+	}{
+		{"isolated-leader", "isolar", "reconectar", true},
+		{"isolated-follower", "isolar", "reconectar", false},
+		{"paused-leader", "pausar", "retomar", true},
+	} {
+		func() {
+			leader, others := leaderAndOthers(t, p)
+			victim := leader
+			if !sc.leader {
+				victim = others[0]
+			}
+			all := append([]demoMember{leader}, others...)
+			apis := []string{p.API} // index 0: the supervisor
+			v := 0
+			for _, m := range all {
+				if m.Name == victim.Name {
+					v = len(apis)
+				}
+				apis = append(apis, m.API)
+			}
+			rec := newLinRecorder(len(apis))
+			keys := rec.setup(t, apis[:1], sc.name, 2, 2)
+			stop := make(chan struct{})
+			wait := rec.run(apis, keys, 8, stop)
+			halt := sync.OnceFunc(func() { close(stop); wait() })
+			defer halt()
+			rec.await(t, sc.name+", before the fault", time.Second, 200, rec.total)
+
+			before, err := memberStatus(cli, victim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			act(victim.Name, sc.do)
+			switch sc.do {
+			case "isolar":
+				within(t, 3*time.Second, victim.Name+"'s own status without a leader", func() bool {
+					st, err := memberStatus(cli, victim)
+					return err == nil && st.Leader == 0
+				})
+			case "pausar":
+				within(t, time.Second, victim.Name+" stopped (state T)", func() bool {
+					stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", *victim.PID))
+					return strings.Contains(string(stat), ") T ")
+				})
+			}
+			if sc.leader {
+				_, took := newLeaderSeen(t, cli, others[0], before.Leader)
+				t.Logf("%s: the majority follows a new leader (seen %s after the fault was)", sc.name, took.Round(time.Millisecond))
+			}
+			rec.await(t, sc.name+", during the fault", 2*time.Second, rec.total()+200, rec.total)
+			supervised := rec.served[0].Load()
+			act(victim.Name, sc.undo)
+			rec.await(t, sc.name+", from the member given back", time.Second, rec.served[v].Load()+100, rec.served[v].Load)
+			if rec.served[0].Load() == supervised {
+				t.Errorf("%s: no answer through the supervisor after the fault", sc.name)
+			}
+			halt()
+			rec.mu.Lock()
+			odd := rec.odd
+			rec.mu.Unlock()
+			for _, o := range odd {
+				t.Errorf("answer outside the contract: %s", o)
+			}
+			switch res, _ := rec.checkHistory(t, sc.name); res {
+			case porcupine.Ok:
+				t.Logf("%s: linearizable (%d answers through the supervisor)", sc.name, rec.served[0].Load())
+			case porcupine.Illegal:
+				t.Fatalf("%s: the history is NOT linearizable", sc.name)
+			default:
+				t.Fatalf("%s: the checker timed out (%s): linearizability neither shown nor refuted", sc.name, res)
+			}
+		}()
+	}
+}
+
 // The model itself, on small histories whose answer is known.
 func TestLinearizabilityModel(t *testing.T) {
 	const inf = math.MaxInt64
