@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"syscall"
@@ -221,4 +224,77 @@ func listening(url string) bool {
 		conn.Close()
 	}
 	return err == nil
+}
+
+// GET /eventos through the supervisor outlives the member behind it: each
+// member is stopped in turn while the stream stays open, and every write's
+// event arrives once, in order, carried over with Last-Event-ID; the terminal
+// says so in one line, without Go's raw proxy errors.
+func TestDemoEventStreamCarriesOverWhenItsMemberStops(t *testing.T) {
+	p, _ := startDemo(t)
+	resp, err := http.Get(p.API + "/eventos?prefixo=/config/app/fluxo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /eventos: %d", resp.StatusCode)
+	}
+	values := make(chan float64, 100)
+	ended := make(chan error, 1)
+	go func() {
+		lines := bufio.NewScanner(resp.Body)
+		for lines.Scan() {
+			if data, ok := strings.CutPrefix(lines.Text(), "data: "); ok {
+				var ev struct {
+					Valor float64 `json:"valor"`
+				}
+				json.Unmarshal([]byte(data), &ev)
+				values <- ev.Valor
+			}
+		}
+		ended <- fmt.Errorf("the stream ended: %v", lines.Err())
+	}()
+	next := func(want float64) {
+		t.Helper()
+		select {
+		case got := <-values:
+			if got != want {
+				t.Fatalf("event %v, want %v (each write once, in order)", got, want)
+			}
+		case err := <-ended:
+			t.Fatal(err)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no event for the write of %v within 5 s", want)
+		}
+	}
+	n := 0
+	write := func() {
+		t.Helper()
+		n++
+		if code, body := request[obj](t, "PUT", p.API+"/config/fluxo", fmt.Sprintf(`{"valor":%d}`, n)); code != 200 {
+			t.Fatalf("write %d: %d %v", n, code, body)
+		}
+		next(float64(n))
+	}
+	write()
+	for _, m := range demoMembers(t, p) { // the one behind the stream is among them
+		if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+m.Name+"/parar", ""); code != 200 {
+			t.Fatalf("parar %s: %d", m.Name, code)
+		}
+		write()
+		write()
+		if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+m.Name+"/iniciar", ""); code != 200 {
+			t.Fatalf("iniciar %s: %d", m.Name, code)
+		}
+		write()
+	}
+	select {
+	case got := <-values:
+		t.Fatalf("an extra event %v: an event passed on twice", got)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if out := p.out.String(); !strings.Contains(out, "/eventos: o stream de") || strings.Contains(out, "ReverseProxy") {
+		t.Fatalf("the terminal should say in one line that the stream carried over, with no raw proxy error:\n%s", out)
+	}
 }

@@ -60,7 +60,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c := &cluster{cfg: cfg, exe: exe, root: root, recheck: make(chan struct{}, 1)}
+	c := &cluster{cfg: cfg, exe: exe, root: root, recheck: make(chan struct{}, 1), log: stderr}
 	defer c.stop()
 	if err := c.prepare(); err != nil {
 		return err
@@ -117,6 +117,7 @@ type cluster struct {
 	stopped sync.Once
 	closing atomic.Bool   // stop has begun: no member starts any more
 	recheck chan struct{} // asks watchHealth for a round now (suspect)
+	log     io.Writer     // the supervisor's terminal (logf)
 }
 
 // member is one child process and where it listens.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httputil"
 	"slices"
@@ -31,12 +32,15 @@ func (c *cluster) handler() http.Handler {
 	mux.HandleFunc("POST /demo/membros/{nome}/pausar", c.auth(c.pauseMember))
 	mux.HandleFunc("POST /demo/membros/{nome}/retomar", c.auth(c.resumeMember))
 	mux.HandleFunc("/demo/", c.auth(c.noRoute))
+	mux.HandleFunc("GET /eventos", c.carryEvents)
 	mux.Handle("/", c.passOn(&httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "member" // the transport picks the member
 			pr.SetXForwarded()
 		},
 		Transport: c,
+		// A member stopped in the middle of an answer: one line, not Go's log format.
+		ErrorLog: log.New(c.logWriter(), "etcdapi demo: um membro parou no meio de uma resposta: ", 0),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if r.Context().Err() == nil {
 				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"erro": "Nenhum membro do cluster respondeu: " + err.Error()})

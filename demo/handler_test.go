@@ -1,8 +1,10 @@
 package demo
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -173,5 +175,54 @@ func TestNoMemberStartsOnceStopHasBegun(t *testing.T) {
 	os.MkdirAll(c.root, 0o700) // stop removed it: the start must not fail for that
 	if err := c.start(context.Background(), m); !errors.Is(err, errClosing) || m.cmd != nil {
 		t.Fatalf("start after stop: %v, process %v; want errClosing and no process", err, m.cmd)
+	}
+}
+
+// When the member behind a stream breaks it, the next member is asked with
+// Last-Event-ID, the last event passed on whole: an event cut in the middle is
+// not passed on, and none is passed twice or missed.
+func TestEventStreamCarriesOverWithLastEventID(t *testing.T) {
+	event := func(id int) string { return fmt.Sprintf("id: %d\nevent: put\ndata: {\"revisao\":%d}\n\n", id, id) }
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, ": etcdapi\n\n"+event(1)+event(2)+"id: 3\nevent: put\n") // then the member dies
+	}))
+	defer first.Close()
+	asked := make(chan string, 1)
+	second := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked <- r.Header.Get("Last-Event-ID") + " " + r.URL.RawQuery
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, ": etcdapi\n\n"+event(3)+event(4))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer second.Close()
+	log := new(tail) // locked: written by the supervisor's handler
+	c := &cluster{cfg: Config{MaxBodyBytes: 1 << 20}, log: log, members: []*member{
+		{name: "n1", api: first.URL, state: "ativo"},
+		{name: "n2", api: second.URL, state: "ativo"},
+	}}
+	supervisor := httptest.NewServer(c.handler())
+	defer supervisor.Close()
+	resp, err := http.Get(supervisor.URL + "/eventos?prefixo=/config/app/&desde=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ids []string
+	lines := bufio.NewScanner(resp.Body)
+	for len(ids) < 4 && lines.Scan() {
+		if id, ok := strings.CutPrefix(lines.Text(), "id: "); ok {
+			ids = append(ids, id)
+		}
+	}
+	if strings.Join(ids, ",") != "1,2,3,4" {
+		t.Fatalf("events %v, want 1,2,3,4: each once, none missed", ids)
+	}
+	if got := <-asked; got != "2 prefixo=%2Fconfig%2Fapp%2F" {
+		t.Fatalf("the second member was asked %q, want Last-Event-ID 2 and the prefix without desde", got)
+	}
+	if !strings.Contains(log.String(), "o stream de n1 caiu; continua em n2 a partir do evento 2") {
+		t.Fatalf("log: %q", log.String())
 	}
 }
