@@ -188,8 +188,14 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 	if code, _ := request[obj](t, "PUT", api+"/config/sem-quorum", `{"valor":1}`); code != 503 {
 		t.Fatalf("write without quorum: %d, want 503", code)
 	}
+	// The page loaded now says what it cannot read, rather than show it empty.
+	if _, err := chromedp.Run(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("configuration unreadable without quorum, and said so", `document.querySelector("#config tbody tr.unreadable")?.textContent.includes("Não é possível ler agora")`, 10*time.Second)
 	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.iniciar`, names[0]))
 	waitFor("tour: quorum lost and regained", done("quorum"), 10*time.Second)
+	waitFor("configuration read again once quorum is back", `!document.querySelector("#config tbody tr.unreadable") && !!document.querySelector('#config tbody tr[data-chave="limite"]')`, 10*time.Second)
 	call("PUT", "/config/quorum-de-volta", `{"valor":2}`)
 
 	// A phone's width: nothing wider than the screen, no table wider than its card.

@@ -118,6 +118,8 @@ type cluster struct {
 	closing atomic.Bool   // stop has begun: no member starts any more
 	recheck chan struct{} // asks watchHealth for a round now (suspect)
 	log     io.Writer     // the supervisor's terminal (logf)
+	// suspected is when the supervisor last made a fault (suspect), in Unix ns.
+	suspected atomic.Int64
 }
 
 // member is one child process and where it listens.

@@ -98,8 +98,8 @@ func (c *cluster) passOn(proxy http.Handler) http.Handler {
 // no leader, timed out) to a read. A 503 to a write goes back to the client:
 // its outcome is unknown (etcd may still commit it), and sending it again
 // could undo a newer write by another client, or create a second user or lock
-// holder. While no member is known to be ready (an election under way after
-// a fault), the request waits for one, up to readyWait.
+// holder. So a write sent just after a fault the supervisor made, while no
+// member is known to be ready (the election under way), waits for one.
 func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body []byte
 	if req.Body != nil && req.Body != http.NoBody {
@@ -108,7 +108,9 @@ func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	c.awaitReady(req.Context())
+	if !repeatable(req) {
+		c.awaitReady(req.Context())
+	}
 	live := c.liveMembers()
 	if len(live) == 0 {
 		return nil, errors.New("todos os membros estão parados")
@@ -164,14 +166,15 @@ func (c *cluster) liveMembers() []*member {
 	return append(ready, unready...)
 }
 
-// readyWait bounds how long a request waits for a ready member: a new leader
-// is elected within about a second of a fault.
+// readyWait is how long after a fault the supervisor made a request waits
+// for a ready member: a new leader is elected within about a second. Past
+// it (quorum lost for good), requests go on at once and get their 503.
 const readyWait = 3 * time.Second
 
-// awaitReady returns once a running member's last /readyz passed, or after
-// readyWait (the request then goes to a member that may answer 503).
+// awaitReady returns once a running member's last /readyz passed, or
+// readyWait after the last fault the supervisor made.
 func (c *cluster) awaitReady(ctx context.Context) {
-	deadline := time.Now().Add(readyWait)
+	deadline := time.Unix(0, c.suspected.Load()).Add(readyWait)
 	for {
 		for _, m := range c.members {
 			m.mu.Lock()
@@ -192,6 +195,7 @@ func (c *cluster) awaitReady(ctx context.Context) {
 // after a fault the supervisor made itself, requests wait for a member that
 // has seen the new leader rather than go to one still waiting for the old.
 func (c *cluster) suspect() {
+	c.suspected.Store(time.Now().UnixNano())
 	for _, m := range c.members {
 		m.mu.Lock()
 		m.unready = true

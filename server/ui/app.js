@@ -169,11 +169,13 @@ async function loadLocks() {
 const left = (t) => Math.max(0, Math.ceil((t - Date.now()) / 1000));
 const ttlCell = (t) => el("td", { className: "ttl" + (left(t) <= 5 ? " low" : ""), textContent: left(t) + " s" });
 function renderServices() {
+  if (retrying.has(loadServices)) return; // the table says it cannot be read
   instances = instances.filter((i) => left(i.expires) > 0);
   $("#services tbody").replaceChildren(...instances.map((i) =>
     el("tr", { dataset: { id: i.id } }, el("td", { textContent: i.nome }), el("td", {}, el("code", { textContent: i.endpoint })), ttlCell(i.expires))));
 }
 function renderLocks() {
+  if (retrying.has(loadLocks)) return;
   locks = locks.filter((l) => left(l.expires) > 0);
   $("#locks tbody").replaceChildren(...locks.map((l) =>
     el("tr", { dataset: { recurso: l.recurso } }, el("td", { textContent: l.recurso }), el("td", { textContent: l.holder }), el("td", {}, el("code", { textContent: l.token })), ttlCell(l.expires), el("td", { textContent: l.fila ?? 0 }))));
@@ -193,10 +195,28 @@ function feed(ev) {
   while (list.children.length > 200) list.lastChild.remove();
   window.dispatchEvent(new CustomEvent("etcdapi:event", { detail: ev }));
 }
+// readable runs a section's load. While it fails (etcd without quorum answers
+// 503), the table says the data cannot be read now, rather than look empty as
+// if it were gone, and the load is tried again.
+const retrying = new Set();
+async function readable(load, table) {
+  try {
+    await load();
+    retrying.delete(load);
+  } catch (e) {
+    const cols = $(table + " thead tr").children.length;
+    $(table + " tbody").replaceChildren(el("tr", { className: "unreadable" },
+      el("td", { colSpan: cols, textContent: `Não é possível ler agora (${e.message}). Tentando de novo…` })));
+    if (!retrying.has(load)) {
+      retrying.add(load);
+      setTimeout(() => { retrying.delete(load); readable(load, table); }, 2000);
+    }
+  }
+}
 const reload = {
-  "/users/": debounce(loadUsers),
+  "/users/": debounce(() => readable(loadUsers, "#users")),
   "/config/app/": null,
-  "/services/": debounce(loadServices),
+  "/services/": debounce(() => readable(loadServices, "#services")),
   "/locks/": debounce(loadLocks),
   "/election/": debounce(() => loadElections().catch(() => {})),
 };
@@ -242,7 +262,7 @@ async function start() {
   // Demo mode (etcdapi demo): the supervisor answers /demo/membros; a member answers 404.
   demo = await api("GET", "/demo/membros").then(() => true, () => false);
   if (demo) await loadCluster();
-  await Promise.all([loadUsers(), loadConfig(), loadServices(), loadLocks()]).catch((e) => setStatus(false, e.message));
+  await Promise.all([readable(loadUsers, "#users"), readable(loadConfig, "#config"), readable(loadServices, "#services"), readable(loadLocks, "#locks")]);
   const rev = Number($("#cluster-summary").textContent.match(/revisão (\d+)/)?.[1] || 0);
   for (const prefix of Object.keys(reload)) watch(prefix, rev - recent);
   // A new leader shows within a second of its election; more often in demo mode.
