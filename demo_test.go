@@ -170,21 +170,29 @@ func TestDemoKeepsTheAPIUpWhileMembersStopAndStart(t *testing.T) {
 }
 
 func TestDemoMembersDieWithTheSupervisorEvenOnSIGKILL(t *testing.T) {
-	p, _ := startDemo(t, "--membros", "1")
+	p, _ := startDemo(t)
 	ms := demoMembers(t, p)
-	if len(ms) != 1 || ms[0].PID == nil {
+	if len(ms) != 3 {
 		t.Fatalf("members: %+v", ms)
+	}
+	// One paused, one isolated, one as it is: none may outlive the supervisor.
+	for name, action := range map[string]string{ms[0].Name: "pausar", ms[1].Name: "isolar"} {
+		if code, body := request[obj](t, "POST", p.API+"/demo/membros/"+name+"/"+action, ""); code != 200 {
+			t.Fatalf("%s %s: %d %v", action, name, code, body)
+		}
 	}
 	p.cmd.Process.Kill()
 	p.exit(t, 2*time.Second)
 	deadline := time.Now().Add(2 * time.Second)
-	for alive(*ms[0].PID) || listening(ms[0].API) {
-		if time.Now().After(deadline) {
-			t.Fatalf("member %d outlived its supervisor (orphan on %s)", *ms[0].PID, ms[0].API)
+	for _, m := range ms {
+		for alive(*m.PID) || listening(m.API) {
+			if time.Now().After(deadline) {
+				t.Fatalf("member %s (pid %d) outlived its supervisor (orphan on %s)", m.Name, *m.PID, m.API)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	os.RemoveAll(strings.TrimSuffix(ms[0].Dir, "/n1")) // nobody was left to remove it
+	os.RemoveAll(strings.TrimSuffix(ms[0].Dir, "/"+ms[0].Name)) // nobody was left to remove it
 }
 
 func TestDemoRejectsAnEvenNumberOfMembers(t *testing.T) {
