@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"sync"
 	"testing"
 	"time"
@@ -166,7 +167,7 @@ func TestDemoIsolatedLeaderStepsDownAndComesBackAsAFollower(t *testing.T) {
 // A paused leader is replaced the same way; resumed, it follows the newer
 // leader. A paused follower costs nothing. Stopped, paused and isolated
 // members leave no process and no data behind the supervisor's SIGTERM.
-func TestDemoPausedMembersAndCtrlCWithEveryFault(t *testing.T) {
+func TestDemoPausedMembersAndSIGTERMWithEveryFault(t *testing.T) {
 	p, _ := startDemo(t)
 	ms := demoMembers(t, p)
 	cli := statusClient(t, ms)
@@ -201,15 +202,23 @@ func TestDemoPausedMembersAndCtrlCWithEveryFault(t *testing.T) {
 	}
 	writesGoOn(t, p, "seguidor-pausado", 10)
 
-	// Ctrl-C with one member paused and another isolated: nothing left behind.
+	// SIGTERM with one member paused, one isolated and one stopped: nothing
+	// left behind, neither processes nor data.
 	if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+followers[1].Name+"/isolar", ""); code != 200 {
 		t.Fatalf("isolar: %d", code)
+	}
+	for _, m := range ms {
+		if m.Name != followers[0].Name && m.Name != followers[1].Name {
+			if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+m.Name+"/parar", ""); code != 200 {
+				t.Fatalf("parar: %d", code)
+			}
+		}
 	}
 	dir := ""
 	for _, m := range demoMembers(t, p) {
 		dir = strings.TrimSuffix(m.Dir, "/"+m.Name)
 	}
-	p.cmd.Process.Signal(os.Interrupt)
+	p.cmd.Process.Signal(syscall.SIGTERM)
 	if code := p.exit(t, 15*time.Second); code != 0 {
 		t.Fatalf("supervisor exit %d", code)
 	}
