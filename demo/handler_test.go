@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -224,5 +225,34 @@ func TestEventStreamCarriesOverWithLastEventID(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "o stream de n1 caiu; continua em n2 a partir do evento 2") {
 		t.Fatalf("log: %q", log.String())
+	}
+}
+
+// A member that refuses the connection got nothing: any request, a POST
+// included, goes on to the next member.
+func TestProxyPassesARefusedConnectionToTheNextMember(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusing := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now: connections are refused
+	var hits atomic.Int64
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer ok.Close()
+	c := &cluster{cfg: Config{MaxBodyBytes: 1 << 20}, members: []*member{
+		{name: "n1", api: refusing, state: "ativo"},
+		{name: "n2", api: ok.URL, state: "ativo"},
+	}}
+	resp, err := c.RoundTrip(httptest.NewRequest("POST", "http://supervisor/usuarios", strings.NewReader(`{"nome":"a"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || hits.Load() != 1 {
+		t.Fatalf("POST after a refused connection: %d, the next member asked %d times; want 201 from it", resp.StatusCode, hits.Load())
 	}
 }
