@@ -346,3 +346,36 @@ func TestLockMutualExclusionWithoutAClientPort(t *testing.T) {
 		t.Fatalf("%d acquisitions, counter %d, violations: %v", n, res.value, res.violations[:min(len(res.violations), 5)])
 	}
 }
+
+// A waiter whose wait outlasts its own TTL is still served: its leases are
+// kept alive while it waits, and once served its TTL starts afresh.
+func TestWaiterOutlastingItsTTLIsServedWithAFreshTTL(t *testing.T) {
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	code, first, err := sendJSON(http.DefaultClient, "POST", srv.URL+"/lock/paciente", `{"holder":"primeiro","ttl":30}`)
+	if err != nil || code != 200 {
+		t.Fatalf("first holder: %d %v %v", code, first, err)
+	}
+	type answer struct {
+		code int
+		got  obj
+		err  error
+	}
+	waiter := make(chan answer, 1)
+	go func() {
+		code, got, err := sendJSON(http.DefaultClient, "POST", srv.URL+"/lock/paciente", `{"holder":"paciente","ttl":5,"aguardar":20}`)
+		waiter <- answer{code, got, err}
+	}()
+	time.Sleep(7 * time.Second) // the waiter's 5 s TTL runs out twice... were it not renewed
+	if code, got, err := sendJSON(http.DefaultClient, "DELETE", fmt.Sprintf("%s/lock/paciente?token=%d", srv.URL, num(first, "token")), ""); err != nil || code != 200 {
+		t.Fatalf("release: %d %v %v", code, got, err)
+	}
+	a := <-waiter
+	if a.err != nil || a.code != 200 || a.got["holder"] != "paciente" {
+		t.Fatalf("the waiter after 7 s in line: %d %v %v, want the lock", a.code, a.got, a.err)
+	}
+	code, held, err := sendJSON(http.DefaultClient, "GET", srv.URL+"/lock/paciente", "")
+	if err != nil || code != 200 || num(held, "token") != num(a.got, "token") || num(held, "ttl_restante") < 4 {
+		t.Fatalf("the lock as served: %d %v %v, want the waiter's token with a fresh TTL of about 5 s", code, held, err)
+	}
+}

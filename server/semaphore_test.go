@@ -44,7 +44,9 @@ func TestSemaphoreNeverHasMoreHoldersThanItsLimit(t *testing.T) {
 			code, sem, err := sendJSON(client, "GET", srv.URL+"/semaforo/vagas", "")
 			holders, _ := sem["ocupantes"].([]any)
 			fenced := slices.ContainsFunc(holders, func(h any) bool { return num(h.(obj), "token") == tok })
-			if err != nil || code != 200 || !fenced || len(holders) > limit {
+			// (Not len(holders) > limit: the listing never shows more than the
+			// limit. Inside too early, a client's token is not among them.)
+			if err != nil || code != 200 || !fenced {
 				t.Errorf("client %d with token %d is not among the holders %v (%d %v)", i, tok, sem, code, err)
 			}
 			time.Sleep(5 * time.Millisecond) // a slow critical section
