@@ -232,7 +232,8 @@ func TestDemoPausedMembersAndSIGTERMWithEveryFault(t *testing.T) {
 	}
 }
 
-// The lock-set run (testenv.RunLockSet) through the supervisor's one URL while
+// The lock-set run (testenv.RunHolderSet) for a lock, an election and a
+// semaphore at once, through the supervisor's one URL while
 // the leader is isolated, paused and stopped in turn: whatever the faults,
 // every acknowledged append is kept and tokens strictly increase.
 func TestDemoLockSetUnderPartitionsPausesAndCrashes(t *testing.T) {
@@ -299,12 +300,22 @@ func TestDemoLockSetUnderPartitionsPausesAndCrashes(t *testing.T) {
 			faults <- fmt.Sprintf("%s %s: %d (%s), %s: %d", leader, pair[0], in, proof, pair[1], out)
 		}
 	})
-	run, err := testenv.RunLockSet(p.API, 10, 3, true, func(client, round int) time.Duration {
-		if client == 0 && round == 1 {
-			return 6 * time.Second
-		}
-		return 0
-	})
+	// A lock, an election's leader and a semaphore's one place, side by side.
+	kinds := []testenv.Kind{testenv.Lock, testenv.Election, testenv.Semaphore}
+	runs := make([]testenv.LockSet, len(kinds))
+	errs := make([]error, len(kinds))
+	var workload sync.WaitGroup
+	for i, kind := range kinds {
+		workload.Go(func() {
+			runs[i], errs[i] = testenv.RunHolderSet(p.API, kind, 6, 3, true, func(client, round int) time.Duration {
+				if client == 0 && round == 1 {
+					return 6 * time.Second
+				}
+				return 0
+			})
+		})
+	}
+	workload.Wait()
 	close(stop)
 	nemesis.Wait()
 	var done []string
@@ -315,14 +326,19 @@ func TestDemoLockSetUnderPartitionsPausesAndCrashes(t *testing.T) {
 		}
 	}
 	t.Logf("faults: %v", done)
-	if err != nil {
-		t.Fatal(err)
+	if len(done) < 2 {
+		t.Fatalf("%d faults: the run proves nothing", len(done))
 	}
-	if err := run.Check(); err != nil {
-		t.Fatal(err)
+	for i, run := range runs {
+		if errs[i] != nil {
+			t.Fatalf("%s: %v", kinds[i].Guard, errs[i])
+		}
+		if err := run.Check(); err != nil {
+			t.Fatalf("%s: %v", kinds[i].Guard, err)
+		}
+		if len(run.Acked) == 0 {
+			t.Fatalf("%s: no append acknowledged: the run proves nothing", kinds[i].Guard)
+		}
+		t.Logf("%s under faults: %d appends acknowledged, %d refused, %d without a clear answer, list of %d", kinds[i].Guard, len(run.Acked), run.Refused, run.Failed, len(run.Final))
 	}
-	if len(done) < 2 || len(run.Acked) == 0 {
-		t.Fatalf("%d faults, %d appends acknowledged: the run proves nothing", len(done), len(run.Acked))
-	}
-	t.Logf("lock-set under faults: %d appends acknowledged, %d refused, %d without a clear answer, list of %d", len(run.Acked), run.Refused, run.Failed, len(run.Final))
 }

@@ -19,6 +19,35 @@ type LockSet struct {
 	Final   []int64
 }
 
+// Kind is what the clients of a lock-set run hold: how they take it, the
+// guard their appends carry, and how they give it back.
+type Kind struct {
+	Guard   string                               // "lock", "eleicao" or "semaforo"
+	Acquire func(client int) (path, body string) // POST
+	Release func(token int64) (method, path string)
+}
+
+var (
+	// Lock is the lock "lockset".
+	Lock = Kind{"lock",
+		func(c int) (string, string) {
+			return "/lock/lockset", fmt.Sprintf(`{"holder":"c%d","ttl":5,"aguardar":30}`, c)
+		},
+		func(t int64) (string, string) { return "DELETE", fmt.Sprintf("/lock/lockset?token=%d", t) }}
+	// Election is the election "lockset": its leader holds.
+	Election = Kind{"eleicao",
+		func(c int) (string, string) {
+			return "/eleicao/lockset/candidatar", fmt.Sprintf(`{"candidato":"c%d","ttl":5,"aguardar":30}`, c)
+		},
+		func(t int64) (string, string) { return "DELETE", fmt.Sprintf("/eleicao/lockset?token=%d", t) }}
+	// Semaphore is the semaphore "lockset" with one place.
+	Semaphore = Kind{"semaforo",
+		func(c int) (string, string) {
+			return "/semaforo/lockset", fmt.Sprintf(`{"holder":"c%d","limite":1,"ttl":5,"aguardar":30}`, c)
+		},
+		func(t int64) (string, string) { return "DELETE", fmt.Sprintf("/semaforo/lockset?token=%d", t) }}
+)
+
 // RunLockSet is Jepsen's lock workload against an etcdapi at api: clients each,
 // for rounds, take the lock "lockset", read the list kept in the configuration
 // key "lockset", append their token with a transaction guarded by the lock
@@ -27,6 +56,17 @@ type LockSet struct {
 // (0: none), as a GC pause would. Without byRevision the guard alone stands
 // between a paused holder and the list.
 func RunLockSet(api string, clients, rounds int, byRevision bool, pause func(client, round int) time.Duration) (LockSet, error) {
+	return RunHolderSet(api, Lock, clients, rounds, byRevision, pause)
+}
+
+// RunHolderSet is RunLockSet with what the clients hold of kind: a lock, an
+// election's leadership or a semaphore's one place (and the list is the
+// configuration key "lockset-eleicao" or "lockset-semaforo").
+func RunHolderSet(api string, kind Kind, clients, rounds int, byRevision bool, pause func(client, round int) time.Duration) (LockSet, error) {
+	list := "lockset" // the configuration key of the list: one per kind, so runs can share a cluster
+	if kind.Guard != "lock" {
+		list += "-" + kind.Guard
+	}
 	client := &http.Client{Timeout: 60 * time.Second}
 	post := func(method, path, body string) (int, map[string]json.RawMessage, http.Header) {
 		req, _ := http.NewRequest(method, api+path, bytes.NewReader([]byte(body)))
@@ -42,8 +82,8 @@ func RunLockSet(api string, clients, rounds int, byRevision bool, pause func(cli
 		json.NewDecoder(resp.Body).Decode(&v)
 		return resp.StatusCode, v, resp.Header
 	}
-	if code, _, _ := post("PUT", "/config/lockset", `{"valor":[]}`); code != 200 {
-		return LockSet{}, fmt.Errorf("PUT /config/lockset: %d", code)
+	if code, _, _ := post("PUT", "/config/"+list, `{"valor":[]}`); code != 200 {
+		return LockSet{}, fmt.Errorf("PUT /config/%s: %d", list, code)
 	}
 	var (
 		mu  sync.Mutex
@@ -53,7 +93,8 @@ func RunLockSet(api string, clients, rounds int, byRevision bool, pause func(cli
 	for c := range clients {
 		wg.Go(func() {
 			for round := range rounds {
-				code, lock, _ := post("POST", "/lock/lockset", fmt.Sprintf(`{"holder":"c%d","ttl":5,"aguardar":30}`, c))
+				path, body := kind.Acquire(c)
+				code, lock, _ := post("POST", path, body)
 				var token int64
 				if code != 200 || json.Unmarshal(lock["token"], &token) != nil {
 					mu.Lock()
@@ -61,9 +102,9 @@ func RunLockSet(api string, clients, rounds int, byRevision bool, pause func(cli
 					mu.Unlock()
 					continue
 				}
-				code, doc, h := post("GET", "/config/lockset", "")
-				var list []int64
-				if code != 200 || json.Unmarshal(doc["lockset"], &list) != nil {
+				code, doc, h := post("GET", "/config/"+list, "")
+				var tokens []int64
+				if code != 200 || json.Unmarshal(doc[list], &tokens) != nil {
 					mu.Lock()
 					out.Failed++
 					mu.Unlock()
@@ -71,13 +112,13 @@ func RunLockSet(api string, clients, rounds int, byRevision bool, pause func(cli
 				}
 				etag := h.Get("ETag")
 				time.Sleep(pause(c, round))
-				next, _ := json.Marshal(append(list, token))
+				next, _ := json.Marshal(append(tokens, token))
 				cond := "[]"
 				if byRevision {
-					cond = fmt.Sprintf(`[{"chave":"lockset","revisao":%s}]`, etag[1:len(etag)-1])
+					cond = fmt.Sprintf(`[{"chave":%q,"revisao":%s}]`, list, etag[1:len(etag)-1])
 				}
 				code, _, _ = post("POST", "/transacao", fmt.Sprintf(
-					`{"se":%s,"entao":[{"definir":"lockset","valor":%s}],"guarda":{"lock":"lockset","token":%d}}`, cond, next, token))
+					`{"se":%s,"entao":[{"definir":%q,"valor":%s}],"guarda":{%q:"lockset","token":%d}}`, cond, list, next, kind.Guard, token))
 				mu.Lock()
 				switch code {
 				case 200:
@@ -88,19 +129,20 @@ func RunLockSet(api string, clients, rounds int, byRevision bool, pause func(cli
 					out.Failed++
 				}
 				mu.Unlock()
-				post("DELETE", fmt.Sprintf("/lock/lockset?token=%d", token), "")
+				method, path := kind.Release(token)
+				post(method, path, "")
 			}
 		})
 	}
 	wg.Wait()
 	for range 50 { // the cluster may still be recovering from the last fault
-		code, doc, _ := post("GET", "/config/lockset", "")
+		code, doc, _ := post("GET", "/config/"+list, "")
 		if code == 200 {
-			return out, json.Unmarshal(doc["lockset"], &out.Final)
+			return out, json.Unmarshal(doc[list], &out.Final)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return out, fmt.Errorf("GET /config/lockset after the run: no answer")
+	return out, fmt.Errorf("GET /config/%s after the run: no answer", list)
 }
 
 // Check tells what is wrong with a run: an acknowledged append missing from
