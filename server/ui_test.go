@@ -1,10 +1,15 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,4 +96,41 @@ func TestDashboardInARealBrowser(t *testing.T) {
 	call(t, api, "DELETE", "/eleicao/painel?token="+token(leader), "")
 	call(t, api, "DELETE", "/semaforo/painel?token="+token(slot), "")
 	call(t, api, "DELETE", "/lock/painel", "")
+}
+
+// With API_TOKEN set, the page asks for the token once, however many of its
+// requests were refused at once, and every part of it uses it: the elections
+// and semaphores (coord.js) too, which it lists at load and no event reloads.
+func TestDashboardAsksForTheTokenOnceAndUsesItEverywhere(t *testing.T) {
+	cfg := testConfig()
+	cfg.Token = "segredo-do-painel"
+	srv := httptest.NewServer(New(st, cfg, slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+	call(t, api, "POST", "/eleicao/com-token/candidatar", `{"candidato":"painel-com-token","ttl":60}`)
+	call(t, api, "POST", "/semaforo/com-token", `{"holder":"painel-com-token","limite":2,"ttl":60}`)
+
+	ctx := browser.Open(t, "about:blank", 1280, 720)
+	var prompts atomic.Int32
+	opening := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for _, err := range opening {
+			if err != nil {
+				return
+			}
+			prompts.Add(1)
+			go chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+				_, err := cdp.Call(ctx, target, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true, PromptText: cfg.Token})
+				return err
+			}))
+		}
+	}()
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/ui/")); err != nil {
+		t.Fatal(err)
+	}
+	browser.WaitFor(t, ctx, "live status", `document.querySelector("#status").textContent === "ao vivo"`, 10*time.Second)
+	browser.WaitFor(t, ctx, "the election, listed with the token", `[...document.querySelectorAll("#elections td")].some(td => td.textContent === "★ painel-com-token")`, 3*time.Second)
+	browser.WaitFor(t, ctx, "the semaphore, listed with the token", `[...document.querySelectorAll("#semaphores td")].some(td => td.textContent === "com-token")`, 3*time.Second)
+	if n := prompts.Load(); n != 1 {
+		t.Fatalf("the page asked for the token %d times, want once", n)
+	}
 }

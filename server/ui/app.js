@@ -1,33 +1,6 @@
 // etcdapi dashboard: plain modules, no build step. Everything refreshes from /eventos.
 import { loadElections } from "./coord.js"; // elections and semaphores
-const $ = (sel) => document.querySelector(sel);
-let token = sessionStorage.getItem("etcdapi-token") || "";
-
-async function api(method, path, body, headers = {}) {
-  const opts = { method, headers: { ...headers } };
-  if (token) opts.headers.Authorization = "Bearer " + token;
-  if (body !== undefined) {
-    opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body);
-  }
-  const resp = await fetch(path, opts);
-  if (resp.status === 401) {
-    token = prompt("Token da API (API_TOKEN):") || "";
-    sessionStorage.setItem("etcdapi-token", token);
-    return api(method, path, body, headers);
-  }
-  const data = await resp.json().catch(() => null);
-  if (!resp.ok) throw new Error(data?.erro ? data.erro + (data.campos ? ": " + Object.entries(data.campos).map(([k, v]) => `${k} ${v}`).join("; ") : "") : resp.statusText);
-  return data;
-}
-
-const el = (tag, { dataset, ...props } = {}, ...children) => {
-  const e = Object.assign(document.createElement(tag), props);
-  Object.assign(e.dataset, dataset);
-  e.append(...children);
-  return e;
-};
-const json = (v) => el("code", { textContent: JSON.stringify(v) });
+import { $, api, el, json, left, ttlCell, token } from "./lib.js";
 const debounce = (fn, ms = 150) => { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; };
 
 // --- cluster: each member's own status; in demo mode (etcdapi demo) stop and start buttons ---
@@ -166,8 +139,6 @@ async function loadLocks() {
   locks = (await api("GET", "/lock")).map((l) => ({ ...l, expires: now + l.ttl_restante * 1000 }));
   renderLocks();
 }
-const left = (t) => Math.max(0, Math.ceil((t - Date.now()) / 1000));
-const ttlCell = (t) => el("td", { className: "ttl" + (left(t) <= 5 ? " low" : ""), textContent: left(t) + " s" });
 function renderServices() {
   if (retrying.has(loadServices)) return; // the table says it cannot be read
   instances = instances.filter((i) => left(i.expires) > 0);

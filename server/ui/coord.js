@@ -1,29 +1,13 @@
 // Elections and semaphores on the dashboard. app.js reloads the elections on
 // each event of its /election/ stream; the semaphores are polled (see below).
-const $ = (sel) => document.querySelector(sel);
-const authToken = () => sessionStorage.getItem("etcdapi-token") || "";
-
-async function get(path) {
-  const headers = authToken() ? { Authorization: "Bearer " + authToken() } : {};
-  const resp = await fetch(path, { headers });
-  if (!resp.ok) throw new Error((await resp.json().catch(() => null))?.erro || resp.statusText);
-  return resp.json();
-}
-
-const el = (tag, props = {}, ...children) => {
-  const e = Object.assign(document.createElement(tag), props);
-  e.append(...children);
-  return e;
-};
+import { $, api, el, left, ttlCell } from "./lib.js";
 const code = (text) => el("code", { textContent: text });
-const left = (t) => Math.max(0, Math.ceil((t - Date.now()) / 1000));
-const ttlCell = (t) => el("td", { className: "ttl" + (left(t) <= 5 ? " low" : ""), textContent: left(t) + " s" });
 
 // --- elections: leader, its value, and the candidates in line ---
 let elections = [];
 export async function loadElections() {
   const now = Date.now();
-  elections = (await get("/eleicao")).map((e) => ({ ...e, expires: now + e.ttl_restante * 1000 }));
+  elections = (await api("GET", "/eleicao")).map((e) => ({ ...e, expires: now + e.ttl_restante * 1000 }));
   renderElections();
 }
 function renderElections() {
@@ -37,7 +21,7 @@ function renderElections() {
 let semaphores = [];
 async function loadSemaphores() {
   const now = Date.now();
-  semaphores = (await get("/semaforo")).map((s) => ({ ...s, ocupantes: s.ocupantes.map((o) => ({ ...o, expires: now + o.ttl_restante * 1000 })) }));
+  semaphores = (await api("GET", "/semaforo")).map((s) => ({ ...s, ocupantes: s.ocupantes.map((o) => ({ ...o, expires: now + o.ttl_restante * 1000 })) }));
   renderSemaphores();
 }
 function renderSemaphores() {
