@@ -43,12 +43,15 @@ func requestIDOf(c *gin.Context) string { return c.Writer.Header().Get(requestID
 
 // accessLog writes one line per request and counts it in the metrics.
 // endLine ends every JSON answer with a newline, as json.Encoder does, so a
-// shell prompt after curl starts on a line of its own.
+// shell prompt after curl starts on a line of its own. Not an answer that
+// declared its Content-Length (gin's c.Data does): one byte more would break
+// the connection.
 func endLine(c *gin.Context) {
 	w := &lastByte{ResponseWriter: c.Writer}
 	c.Writer = w
 	c.Next()
-	if w.last != 0 && w.last != '\n' && strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+	h := w.Header()
+	if w.last != 0 && w.last != '\n' && strings.HasPrefix(h.Get("Content-Type"), "application/json") && h.Get("Content-Length") == "" {
 		w.Write([]byte{'\n'})
 	}
 }

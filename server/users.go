@@ -120,7 +120,7 @@ func (s *server) createUser(c *gin.Context) {
 	body = append(body, store.UserKey(id)...)
 	body = append(body, `","usuario":`...)
 	body = append(append(body, doc...), '}')
-	c.Data(http.StatusCreated, jsonType, body)
+	writeJSON(c, http.StatusCreated, body)
 }
 
 func (s *server) getUser(c *gin.Context) {
@@ -140,7 +140,7 @@ func (s *server) getUser(c *gin.Context) {
 		return
 	}
 	c.Header(etagHeader, etag(rev))
-	c.Data(http.StatusOK, jsonType, doc)
+	writeJSON(c, http.StatusOK, doc)
 }
 
 // replaceUser is PUT: the body replaces every field but _id and criado_em.
@@ -325,7 +325,7 @@ func (s *server) streamArray(c *gin.Context, each func(fn func(docs [][]byte) er
 		s.log.Log(c.Request.Context(), level, "listing users cut short", "request_id", requestIDOf(c), "err", err)
 		panic(http.ErrAbortHandler)
 	case !started:
-		c.Data(http.StatusOK, jsonType, []byte("[]"))
+		writeJSON(c, http.StatusOK, []byte("[]"))
 	default:
 		w.WriteString("]")
 	}

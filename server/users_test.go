@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
@@ -443,20 +446,50 @@ func TestSearchPagesLikeTheListing(t *testing.T) {
 
 // Every JSON answer ends with a newline (json.Encoder's), so a shell prompt
 // after curl starts on its own line: documents, lists, errors, the 201 built
-// by hand, and a route that does not exist.
+// by hand, and a route that does not exist. Through a real server, on one
+// kept-alive connection: a newline past a declared Content-Length would
+// break it (it did, on gin's c.Data answers).
 func TestEveryJSONAnswerEndsWithANewline(t *testing.T) {
-	for _, r := range []struct{ method, path, body string }{
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	var id string
+	for i, r := range []struct{ method, path, body string }{
 		{"PUT", "/config/fim-de-linha", `{"valor":1}`},
 		{"GET", "/config/fim-de-linha", ""},
 		{"GET", "/config", ""},
 		{"POST", "/usuarios", `{"nome":"Fim de Linha"}`},
+		{"GET", "/usuarios/{id}", ""},
 		{"GET", "/usuarios?limite=1", ""},
+		{"GET", "/usuarios/buscar?nome=nenhum-nome-assim", ""},
 		{"POST", "/usuarios", `{"nome":""}`},
 		{"GET", "/nao-existe", ""},
 	} {
-		w := call(t, api, r.method, r.path, r.body)
-		if body := w.Body.String(); !strings.HasSuffix(body, "}\n") && !strings.HasSuffix(body, "]\n") {
-			t.Errorf("%s %s: %d %q, want a JSON answer ending in one newline", r.method, r.path, w.Code, body)
+		reused := false
+		trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), r.method, srv.URL+strings.Replace(r.path, "{id}", id, 1), strings.NewReader(r.body))
+		if r.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", r.method, r.path, err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("%s %s: %v", r.method, r.path, err)
+		}
+		if body := string(raw); !strings.HasSuffix(body, "}\n") && !strings.HasSuffix(body, "]\n") {
+			t.Errorf("%s %s: %d %q, want a JSON answer ending in one newline", r.method, r.path, resp.StatusCode, body)
+		}
+		if i > 0 && !reused {
+			t.Errorf("%s %s: a new connection: the server closed the one before", r.method, r.path)
+		}
+		if r.method == "POST" && resp.StatusCode == 201 {
+			var u obj
+			json.Unmarshal(raw, &u)
+			id, _ = u["id"].(string)
 		}
 	}
 }
