@@ -16,7 +16,7 @@ func TestConfigValuesKeepTheirJSONType(t *testing.T) {
 		}
 		w = call(t, api, "GET", "/config/tipo", "")
 		expect(t, w, 200)
-		if want := `{"tipo":` + v + `}`; w.Body.String() != want {
+		if want := `{"tipo":` + v + "}\n"; w.Body.String() != want {
 			t.Fatalf("GET %s, want %s", w.Body, want)
 		}
 	}

@@ -50,7 +50,7 @@ func TestOriginalREADMEExamples(t *testing.T) {
 	if got := decode[obj](t, w); got["mensagem"] != "Configuração atualizada" || got["valor"] != "100" {
 		t.Fatalf("definir configuração: %v", got)
 	}
-	if w = call(t, api, "GET", "/config/max_connections", ""); w.Body.String() != `{"max_connections":"100"}` {
+	if w = call(t, api, "GET", "/config/max_connections", ""); w.Body.String() != `{"max_connections":"100"}`+"\n" {
 		t.Fatalf("obter configuração: %s", w.Body)
 	}
 	// Registrar um Serviço, then Listar Serviços

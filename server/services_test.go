@@ -46,7 +46,7 @@ func TestRegisterListHeartbeatAndDeregister(t *testing.T) {
 	if list := decode[[]obj](t, call(t, api, "GET", "/servicos/api-pagamentos", "")); len(list) != 0 {
 		t.Fatalf("after deregister: %v", list)
 	}
-	if body := call(t, api, "GET", "/servicos/nenhum", "").Body.String(); body != "[]" {
+	if body := call(t, api, "GET", "/servicos/nenhum", "").Body.String(); body != "[]\n" {
 		t.Fatalf("unknown service: %s", body)
 	}
 	if countKeys(t, "/services/api-pagamentos/") != 0 {

@@ -106,8 +106,12 @@ func TestDashboardAsksForTheTokenOnceAndUsesItEverywhere(t *testing.T) {
 	cfg.Token = "segredo-do-painel"
 	srv := httptest.NewServer(New(st, cfg, slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
-	call(t, api, "POST", "/eleicao/com-token/candidatar", `{"candidato":"painel-com-token","ttl":60}`)
-	call(t, api, "POST", "/semaforo/com-token", `{"holder":"painel-com-token","limite":2,"ttl":60}`)
+	leader := decode[obj](t, call(t, api, "POST", "/eleicao/com-token/candidatar", `{"candidato":"painel-com-token","ttl":60}`))
+	holder := decode[obj](t, call(t, api, "POST", "/semaforo/com-token", `{"holder":"painel-com-token","limite":2,"ttl":60}`))
+	t.Cleanup(func() { // other tests count the keys left behind
+		call(t, api, "DELETE", fmt.Sprintf("/eleicao/com-token?token=%d", num(leader, "token")), "")
+		call(t, api, "DELETE", fmt.Sprintf("/semaforo/com-token?token=%d", num(holder, "token")), "")
+	})
 
 	ctx := browser.Open(t, "about:blank", 1280, 720)
 	var prompts atomic.Int32
