@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gin-gonic/gin"
 )
 
 // 100 requests with made-up 50 KB methods once made /metrics 91.5 MB: labels
@@ -125,5 +127,24 @@ func TestDashboardIsSentWithSecurityHeaders(t *testing.T) {
 			!strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Content-Type-Options") != "nosniff" {
 			t.Fatalf("%s: %d %v", path, w.Code, h)
 		}
+	}
+}
+
+// Behind endLine's writer, a handler still reaches the connection's
+// deadlines: streams, waits and snapshots lift the server's 60 s answer
+// timeout through http.ResponseController (without Unwrap they could not,
+// and every /eventos stream was cut after 60 s).
+func TestDeadlinesReachTheConnectionThroughTheMiddleware(t *testing.T) {
+	r := gin.New()
+	r.Use(endLine)
+	r.GET("/prazo", func(c *gin.Context) {
+		err := http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(time.Minute))
+		c.JSON(http.StatusOK, gin.H{"erro": fmt.Sprint(err)})
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	code, got, err := sendJSON(http.DefaultClient, "GET", srv.URL+"/prazo", "")
+	if err != nil || code != 200 || got["erro"] != "<nil>" {
+		t.Fatalf("SetWriteDeadline behind endLine: %d %v %v, want no error", code, got, err)
 	}
 }

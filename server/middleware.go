@@ -69,6 +69,10 @@ func (w *lastByte) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Unwrap lets http.ResponseController reach the connection: the deadlines of
+// streams, waits and snapshots are set through it.
+func (w *lastByte) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *lastByte) WriteString(s string) (int, error) {
 	if len(s) > 0 {
 		w.last = s[len(s)-1]
