@@ -102,9 +102,7 @@ func faults(bin string, runs int) {
 			time.Sleep(200 * time.Millisecond) // writes going on before the fault
 			began := time.Now()
 			check(do(http.DefaultClient, "POST", p.api+"/demo/membros/"+leader.Name+"/"+f.do, "", 200))
-			for newLeader(others, oldID) == 0 {
-				time.Sleep(5 * time.Millisecond)
-			}
+			waitUntil(30*time.Second, "a new leader at the majority", func() bool { return newLeader(others, oldID) != 0 })
 			elections = append(elections, time.Since(began))
 			time.Sleep(time.Second) // writes going on after the election
 			close(stop)
@@ -113,14 +111,21 @@ func faults(bin string, runs int) {
 
 			check(do(http.DefaultClient, "POST", p.api+"/demo/membros/"+leader.Name+"/"+f.undo, "", 200))
 			back := time.Now()
-			for !sameRevision(leader, others) {
-				time.Sleep(2 * time.Millisecond)
-			}
+			waitUntil(30*time.Second, leader.Name+" back at the others' revision", func() bool { return sameRevision(leader, others) })
 			catchUps = append(catchUps, time.Since(back))
 		}
 		slices.Sort(failed)
 		slices.Sort(sent)
 		fmt.Printf("| %s | %s | %d of %d | %s |\n", f.name, medianDuration(elections), failed[len(failed)/2], sent[len(sent)/2], medianDuration(catchUps))
+	}
+}
+
+// waitUntil polls cond until it holds, and stops the bench after d.
+func waitUntil(d time.Duration, what string, cond func() bool) {
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			check(fmt.Errorf("faults: no %s within %s", what, d))
+		}
 	}
 }
 

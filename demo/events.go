@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,79 +17,52 @@ import (
 )
 
 // carryEvents passes GET /eventos from a live member and, when that member's
-// stream breaks (it stopped) or the member can no longer serve (isolated,
-// paused, without a leader), carries the stream on from another member with
-// Last-Event-ID, the last event id passed on: the client's one connection
-// sees every event once, and the terminal one line saying what happened.
-// The member judges the request (prefix, token): its first answer, when not
-// a stream, goes back as it is.
+// stream breaks (it stopped, lost its leader) or the member is isolated or
+// paused, carries the stream on from another member with Last-Event-ID: the
+// client's one connection sees every event once, and the terminal one line
+// saying what happened. The member judges the request (prefix, token, a
+// compacted desde): a refusal goes back to the client as it is, and ends a
+// stream already under way, so that the client sees it when it reconnects.
 func (c *cluster) carryEvents(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	query := r.URL.Query()
-	last := query.Get("desde")
-	if last == "" {
-		last = r.Header.Get("Last-Event-ID")
+	from := query.Get("desde")
+	if from == "" {
+		from = r.Header.Get("Last-Event-ID")
 	}
-	query.Del("desde") // from the second member on, Last-Event-ID says where
+	query.Del("desde") // Last-Event-ID says where, on every connection
 	http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	out := server.NewDeadlineWriter(w, 30*time.Second) // a client that stops reading is cut off
-	streaming, from := false, ""
+	var (
+		pos       position
+		streaming bool
+		previous  string // the member whose stream broke
+		failures  int    // connections in a row that passed nothing
+	)
 	for ctx.Err() == nil {
+		if failures > 0 {
+			time.Sleep(200 * time.Millisecond) // a member without a leader ends its stream at once
+		}
 		c.awaitReady(ctx)
 		live := c.liveMembers()
-		if len(live) == 0 {
+		if len(live) == 0 || (!streaming && failures >= 2*len(c.members)) {
 			if !streaming {
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"erro": "Nenhum membro do cluster respondeu: todos os membros estão parados"})
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"erro": "Nenhum membro do cluster respondeu ao /eventos"})
 				return
 			}
-			time.Sleep(200 * time.Millisecond)
+			failures++
 			continue
 		}
 		m := live[0]
+		if !streaming && pos.done == "" {
+			pos.done = from
+			if from == "" || from == "0" { // "from now": now as a revision, so a carry-over misses nothing
+				pos.done = c.revision(ctx, m)
+			}
+		}
 		mctx, cancel := context.WithCancel(ctx)
-		req, _ := http.NewRequestWithContext(mctx, "GET", m.api+"/eventos?"+query.Encode(), nil)
-		for _, h := range []string{"Authorization", "Accept"} {
-			if v := r.Header.Get(h); v != "" {
-				req.Header.Set(h, v)
-			}
-		}
-		if last != "" {
-			req.Header.Set("Last-Event-ID", last)
-		}
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			cancel()
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		if !streaming && resp.StatusCode != http.StatusOK {
-			for k, v := range resp.Header {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(resp.StatusCode)
-			io.Copy(w, resp.Body)
-			resp.Body.Close()
-			cancel()
-			return
-		}
-		if resp.StatusCode != http.StatusOK { // a member full of streams, or without etcd
-			resp.Body.Close()
-			cancel()
-			time.Sleep(200 * time.Millisecond)
-			continue
-		}
-		if !streaming {
-			for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
-				w.Header().Set(k, resp.Header.Get(k))
-			}
-			w.WriteHeader(http.StatusOK)
-			streaming = true
-		} else {
-			c.logf("/eventos: o stream de %s caiu; continua em %s a partir do evento %s", from, m.name, last)
-		}
-		from = m.name
-		go func() { // the member can no longer serve: carry on elsewhere
-			for c.serving(m) {
+		go func() { // the member is stopped, isolated or paused: carry on elsewhere
+			for c.running(m) {
 				select {
 				case <-mctx.Done():
 					return
@@ -95,29 +71,115 @@ func (c *cluster) carryEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			cancel()
 		}()
-		last = c.pass(out, resp.Body, last)
+		resp, err := c.openEvents(mctx, m, query, r.Header, pos.done)
+		switch {
+		case err != nil:
+			cancel()
+			failures++
+			continue
+		case resp.StatusCode >= 500: // a member full of streams, or without etcd
+			resp.Body.Close()
+			cancel()
+			failures++
+			continue
+		case resp.StatusCode != http.StatusOK:
+			if !streaming {
+				for k, v := range resp.Header {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(resp.StatusCode)
+				io.Copy(w, resp.Body)
+			}
+			resp.Body.Close()
+			cancel()
+			return
+		}
+		if !streaming {
+			for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
+				w.Header().Set(k, resp.Header.Get(k))
+			}
+			w.WriteHeader(http.StatusOK)
+			streaming = true
+		} else if previous != "" {
+			c.logf("/eventos: o stream de %s caiu; continua em %s a partir do evento %s", previous, m.name, pos.done)
+		}
+		passed := pos.pass(out, resp.Body)
 		resp.Body.Close()
 		cancel()
+		previous = m.name
+		if passed {
+			failures = 0
+		} else {
+			failures++
+		}
 	}
 }
 
-// serving tells whether m is running and its last /readyz passed.
-func (c *cluster) serving(m *member) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.state == "ativo" && !m.unready
+// openEvents asks member m for its /eventos stream after revision done.
+func (c *cluster) openEvents(ctx context.Context, m *member, query url.Values, h http.Header, done string) (*http.Response, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", m.api+"/eventos?"+query.Encode(), nil)
+	for _, k := range []string{"Authorization", "Accept"} {
+		if v := h.Get(k); v != "" {
+			req.Header.Set(k, v)
+		}
+	}
+	if done != "" {
+		req.Header.Set("Last-Event-ID", done)
+	}
+	return http.DefaultTransport.RoundTrip(req)
 }
 
-// pass copies an event stream to w, an event at a time, and returns the id
-// of the last event copied whole (last when none).
-func (c *cluster) pass(w *server.DeadlineWriter, body io.Reader, last string) string {
+// revision is the cluster's revision as member m sees it now ("" if unknown).
+func (c *cluster) revision(ctx context.Context, m *member) string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", m.api+"/cluster", nil)
+	if c.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var info struct {
+		Revision int64 `json:"revisao"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&info) != nil || info.Revision == 0 {
+		return ""
+	}
+	return strconv.FormatInt(info.Revision, 10)
+}
+
+// running tells whether m is running, neither stopped, isolated nor paused
+// (a member that lost its leader ends its streams by itself).
+func (c *cluster) running(m *member) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state == "ativo"
+}
+
+// position is where a carried stream stands. An event's id is its revision,
+// and one revision can hold several events (a transaction): done is the last
+// revision passed whole, cur the one being passed and seen how many of its
+// events were. A stream resumed after done sends cur's events again: the
+// first seen of them are skipped.
+type position struct {
+	done, cur string
+	seen      int
+}
+
+// pass copies an event stream to w, an event at a time, and reports whether
+// it passed any. An event cut in the middle is not passed: the next member
+// sends it again.
+func (pos *position) pass(w *server.DeadlineWriter, body io.Reader) (passed bool) {
 	lines := bufio.NewReader(body)
 	var event bytes.Buffer
-	id := ""
+	id, skip := "", pos.seen
 	for {
 		line, err := lines.ReadBytes('\n')
 		if err != nil {
-			return last // an event cut in the middle is sent again by the next member
+			return passed
 		}
 		event.Write(line)
 		if v, ok := strings.CutPrefix(string(line), "id: "); ok {
@@ -126,13 +188,30 @@ func (c *cluster) pass(w *server.DeadlineWriter, body io.Reader, last string) st
 		if len(bytes.TrimSpace(line)) > 0 {
 			continue
 		}
+		if id != "" { // an event, not a comment (the keep-alive)
+			if id == pos.cur && skip > 0 {
+				skip-- // passed before the carry-over
+				event.Reset()
+				id = ""
+				continue
+			}
+			if id == pos.cur {
+				pos.seen++
+			} else {
+				if pos.cur != "" {
+					pos.done = pos.cur
+				} else if n, err := strconv.ParseInt(id, 10, 64); pos.done == "" && err == nil {
+					pos.done = strconv.FormatInt(n-1, 10) // "from now" began before this one
+				}
+				pos.cur, pos.seen, skip = id, 1, 0
+			}
+			passed = true
+		}
 		if _, err := w.Write(event.Bytes()); err != nil || w.FlushError() != nil {
-			return last
+			return passed
 		}
 		event.Reset()
-		if id != "" {
-			last, id = id, ""
-		}
+		id = ""
 	}
 }
 

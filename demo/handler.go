@@ -225,6 +225,7 @@ func (c *cluster) watchHealth(ctx context.Context) {
 		var wg sync.WaitGroup
 		for _, m := range c.members {
 			wg.Go(func() {
+				asked := c.suspected.Load()
 				req, _ := http.NewRequestWithContext(ctx, "GET", m.api+"/readyz", nil)
 				if c.cfg.Token != "" {
 					req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
@@ -235,7 +236,9 @@ func (c *cluster) watchHealth(ctx context.Context) {
 					resp.Body.Close()
 				}
 				m.mu.Lock()
-				m.unready = !ok
+				if c.suspected.Load() == asked { // an answer from before a fault says nothing after it
+					m.unready = !ok
+				}
 				m.mu.Unlock()
 			})
 		}

@@ -180,20 +180,38 @@ func TestNoMemberStartsOnceStopHasBegun(t *testing.T) {
 }
 
 // When the member behind a stream breaks it, the next member is asked with
-// Last-Event-ID, the last event passed on whole: an event cut in the middle is
-// not passed on, and none is passed twice or missed.
+// Last-Event-ID, the last revision passed whole: an event cut in the middle
+// is not passed on, the events of a revision passed in part are not passed
+// twice (a transaction's writes share a revision), and none is missed.
 func TestEventStreamCarriesOverWithLastEventID(t *testing.T) {
-	event := func(id int) string { return fmt.Sprintf("id: %d\nevent: put\ndata: {\"revisao\":%d}\n\n", id, id) }
+	events := []struct{ rev, name string }{{"1", "a"}, {"2", "b"}, {"2", "c"}, {"3", "d"}, {"4", "e"}}
+	event := func(i int) string {
+		return fmt.Sprintf("id: %s\nevent: put\ndata: {\"k\":%q}\n\n", events[i].rev, events[i].name)
+	}
 	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/eventos" {
+			http.NotFound(w, r) // /cluster: the revision "from now" stays unknown
+			return
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, ": etcdapi\n\n"+event(1)+event(2)+"id: 3\nevent: put\n") // then the member dies
+		io.WriteString(w, ": etcdapi\n\n"+event(0)+event(1)+"id: 2\nevent: put\n") // then the member dies
 	}))
 	defer first.Close()
 	asked := make(chan string, 1)
 	second := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		asked <- r.Header.Get("Last-Event-ID") + " " + r.URL.RawQuery
+		if r.URL.Path != "/eventos" {
+			http.NotFound(w, r)
+			return
+		}
+		after := r.Header.Get("Last-Event-ID")
+		asked <- after + " " + r.URL.RawQuery
 		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, ": etcdapi\n\n"+event(3)+event(4))
+		io.WriteString(w, ": etcdapi\n\n")
+		for i, e := range events {
+			if e.rev > after {
+				io.WriteString(w, event(i))
+			}
+		}
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	}))
@@ -210,20 +228,20 @@ func TestEventStreamCarriesOverWithLastEventID(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var ids []string
+	var got []string
 	lines := bufio.NewScanner(resp.Body)
-	for len(ids) < 4 && lines.Scan() {
-		if id, ok := strings.CutPrefix(lines.Text(), "id: "); ok {
-			ids = append(ids, id)
+	for len(got) < len(events) && lines.Scan() {
+		if data, ok := strings.CutPrefix(lines.Text(), "data: "); ok {
+			got = append(got, data)
 		}
 	}
-	if strings.Join(ids, ",") != "1,2,3,4" {
-		t.Fatalf("events %v, want 1,2,3,4: each once, none missed", ids)
+	if want := `{"k":"a"} {"k":"b"} {"k":"c"} {"k":"d"} {"k":"e"}`; strings.Join(got, " ") != want {
+		t.Fatalf("events %v, want %s: each once, none missed", got, want)
 	}
-	if got := <-asked; got != "2 prefixo=%2Fconfig%2Fapp%2F" {
-		t.Fatalf("the second member was asked %q, want Last-Event-ID 2 and the prefix without desde", got)
+	if got := <-asked; got != "1 prefixo=%2Fconfig%2Fapp%2F" {
+		t.Fatalf("the second member was asked %q, want Last-Event-ID 1 (revision 2 was passed in part) and the prefix without desde", got)
 	}
-	if !strings.Contains(log.String(), "o stream de n1 caiu; continua em n2 a partir do evento 2") {
+	if !strings.Contains(log.String(), "o stream de n1 caiu; continua em n2 a partir do evento 1") {
 		t.Fatalf("log: %q", log.String())
 	}
 }
