@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"syscall"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
