@@ -1,6 +1,10 @@
 package store
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+)
 
 // TestFoldASCIIAsUnicode: fold's shortcut for ASCII names gives what the
 // Unicode fold gives, for every ASCII character.
@@ -39,4 +43,31 @@ func TestFoldLatin1AsUnicode(t *testing.T) {
 			t.Errorf("fold(%q) = %q, want %q", s, fold(s), foldUnicode(s))
 		}
 	}
+}
+
+// FuzzUserNameAsEncodingJSON: the index reads a stored user's nome with
+// goccy/go-json as encoding/json would, on any value another client may
+// have written (valid UTF-8: etcdapi refuses anything else).
+func FuzzUserNameAsEncodingJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{"nome":"Conceição Araújo","email":"c@uol.com.br","idade":34}`, `{"nome":1}`, `{"nome":null}`, `[]`, `{}`,
+		`{"nome":"a","nome":"b"}`, `{"NOME":"caixa"}`, `{"nome":"\u00e9\ud83d\ude00"}`, ` {"nome":"x"} `, `{"nome":"x"}garbage`, `{"nome":"x",}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		if !utf8.Valid(doc) {
+			return
+		}
+		var u struct {
+			Nome string `json:"nome"`
+		}
+		want, wantOK := "", startsObject(doc) && json.Unmarshal(doc, &u) == nil
+		if wantOK {
+			want = fold(u.Nome)
+		}
+		if got, ok := userName(doc); got != want || ok != wantOK {
+			t.Fatalf("userName(%q) = %q, %v; encoding/json reads %q, %v", doc, got, ok, want, wantOK)
+		}
+	})
 }
