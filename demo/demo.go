@@ -197,9 +197,9 @@ func freePorts(n int) ([]int, error) {
 }
 
 var (
-	errRunning = errors.New("O membro já está em execução")
-	errStopped = errors.New("O membro já está parado")
-	errClosing = errors.New("O demo está encerrando")
+	errRunning = errors.New("o membro já está em execução")
+	errStopped = errors.New("o membro já está parado")
+	errClosing = errors.New("o demo está encerrando")
 )
 
 // start runs a member's process and waits until it answers /readyz.

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"etcdapi/server"
 )
@@ -299,7 +301,7 @@ func (c *cluster) stopMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := c.kill(m); err != nil {
-		writeJSON(w, http.StatusConflict, map[string]string{"erro": err.Error()})
+		writeJSON(w, http.StatusConflict, map[string]string{"erro": sentence(err)})
 		return
 	}
 	c.suspect()
@@ -315,7 +317,7 @@ func (c *cluster) startMember(w http.ResponseWriter, r *http.Request) {
 	// Not bound by the request: a start under way goes on if the client leaves.
 	switch err := c.start(context.WithoutCancel(r.Context()), m); {
 	case errors.Is(err, errRunning):
-		writeJSON(w, http.StatusConflict, map[string]string{"erro": err.Error()})
+		writeJSON(w, http.StatusConflict, map[string]string{"erro": sentence(err)})
 	case err != nil:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"erro": "O membro não voltou dentro de STARTUP_TIMEOUT"})
 	default:
@@ -381,6 +383,14 @@ func (c *cluster) authorized(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// sentence is an error's text as an answer's message: Go's error strings
+// start in lower case, the API's messages with a capital.
+func sentence(err error) string {
+	msg := err.Error()
+	r, n := utf8.DecodeRuneInString(msg)
+	return string(unicode.ToUpper(r)) + msg[n:]
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -154,6 +154,7 @@ func TestDemoRoutesAnswer405And404AsTheAPIDoes(t *testing.T) {
 		{"POST", "/demo/membros", 405, "GET", "use GET"},
 		{"POST", "/demo/membros/n9/parar", 404, "", `"membros":["n1","n2"]`},
 		{"GET", "/demo/membros/n1/voar", 404, "", "Rota não encontrada"},
+		{"POST", "/demo/membros/n1/iniciar", 409, "", `"O membro já está em execução"`}, // a capital, as every message
 	} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(tc.method, "http://localhost"+tc.path, nil))

@@ -7,7 +7,7 @@ import (
 	"os"
 )
 
-var errNoPause = errors.New("Pausar um processo pede SIGSTOP, que só existe em sistemas Unix")
+var errNoPause = errors.New("pausar um processo pede SIGSTOP, que só existe em sistemas Unix")
 
 func freeze(*os.Process) error { return errNoPause }
 func thaw(*os.Process) error   { return errNoPause }
