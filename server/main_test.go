@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
@@ -26,6 +27,13 @@ var (
 func TestMain(m *testing.M) {
 	st = testenv.OpenStore(testenv.StoreConfig())
 	api = New(st, testConfig(), slog.New(slog.DiscardHandler))
+	// The search index's watch opens once its first fill is done: tests that
+	// count etcd's watchers take their baseline after it.
+	for deadline := time.Now().Add(30 * time.Second); watcherCount() < 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			panic("the search index's watch did not open within 30 s")
+		}
+	}
 	code := m.Run()
 	st.Close()
 	os.Exit(code)
