@@ -33,6 +33,7 @@ func readObject(c *gin.Context) (map[string]json.RawMessage, error) {
 
 // objectFields splits a JSON object into its fields, each compacted.
 func objectFields(body []byte) (map[string]json.RawMessage, error) {
+	body = bytes.TrimSpace(body)
 	// JSON is UTF-8 (RFC 8259); encoding/json would turn stray bytes into
 	// U+FFFD in some places and store them as sent in others.
 	if !utf8.Valid(body) {

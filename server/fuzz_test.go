@@ -105,7 +105,7 @@ func FuzzPathIdentifiers(f *testing.F) {
 func FuzzBodyDecoding(f *testing.F) {
 	for _, seed := range []string{
 		`{"nome":"Conceição","email":"c@uol.com.br","idade":34,"cidade":"São Luís"}`,
-		`{"n\u006fme":"\ud83d\ude00","nome":"dup"}`, `{"idade":1e2}`, "{\"nome\":\"\xc3\"}", `{"a":{"b":[1,{"c":"\\"}]}}`, `{}`,
+		`{"n\u006fme":"\ud83d\ude00","nome":"dup"}`, `{"idade":1e2}`, "{\"nome\":\"\xc3\"}", `{"a":{"b":[1,{"c":"\\"}]}}`, `{}`, " {}", "\t{\"a\":1}\n",
 	} {
 		f.Add([]byte(seed))
 	}
