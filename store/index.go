@@ -2,8 +2,8 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"runtime"
 	"runtime/debug"
 	"slices"
