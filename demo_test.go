@@ -290,6 +290,9 @@ func TestDemoEventStreamCarriesOverWhenItsMemberStops(t *testing.T) {
 		if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+m.Name+"/parar", ""); code != 200 {
 			t.Fatalf("parar %s: %d", m.Name, code)
 		}
+		if alive(*m.PID) { // the fault happened: the process behind the stream may be this one
+			t.Fatalf("%s (pid %d) still running after parar", m.Name, *m.PID)
+		}
 		write()
 		write()
 		if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+m.Name+"/iniciar", ""); code != 200 {

@@ -395,6 +395,34 @@ func (r *linRecorder) checkHistory(t *testing.T, name string) (porcupine.CheckRe
 	return res, info
 }
 
+// verdict fails the test on an answer outside the contract or a history that
+// is not linearizable (writing porcupine's visualization of it), once the
+// run has stopped.
+func (r *linRecorder) verdict(t *testing.T, name string) {
+	t.Helper()
+	r.mu.Lock()
+	odd := r.odd
+	r.mu.Unlock()
+	for _, o := range odd {
+		t.Errorf("answer outside the contract: %s", o)
+	}
+	res, info := r.checkHistory(t, name)
+	if res != porcupine.Ok {
+		file := filepath.Join(os.TempDir(), "etcdapi-linearizability-"+name+".html")
+		if err := porcupine.VisualizePath(registerModel, info, file); err == nil {
+			t.Logf("%s: the history and its longest linearizations: %s", name, file)
+		}
+	}
+	switch res {
+	case porcupine.Ok:
+		t.Logf("%s: linearizable", name)
+	case porcupine.Illegal:
+		t.Fatalf("%s: the history is NOT linearizable", name)
+	default:
+		t.Fatalf("%s: the checker timed out (%s): linearizability neither shown nor refuted", name, res)
+	}
+}
+
 // await waits until counted() reaches n and at least d has passed, failing the test after 20 s.
 func (r *linRecorder) await(t *testing.T, what string, d time.Duration, n int64, counted func() int64) {
 	t.Helper()
@@ -475,27 +503,7 @@ func TestLinearizabilityWithMembersKilledAndRestarted(t *testing.T) {
 			waitReady(t, procs[v])
 			rec.await(t, sc.name+", from the restarted member", 3*time.Second, rec.served[v].Load()+150, rec.served[v].Load)
 			halt()
-			rec.mu.Lock()
-			odd := rec.odd
-			rec.mu.Unlock()
-			for _, o := range odd {
-				t.Errorf("answer outside the contract: %s", o)
-			}
-			res, info := rec.checkHistory(t, sc.name)
-			if res != porcupine.Ok {
-				file := filepath.Join(os.TempDir(), "etcdapi-linearizability-"+sc.name+".html")
-				if err := porcupine.VisualizePath(registerModel, info, file); err == nil {
-					t.Logf("%s: the history and its longest linearizations: %s", sc.name, file)
-				}
-			}
-			switch res {
-			case porcupine.Ok:
-				t.Logf("%s: linearizable", sc.name)
-			case porcupine.Illegal:
-				t.Fatalf("%s: the history is NOT linearizable", sc.name)
-			default:
-				t.Fatalf("%s: the checker timed out (%s): linearizability neither shown nor refuted", sc.name, res)
-			}
+			rec.verdict(t, sc.name)
 		}()
 	}
 }
@@ -576,20 +584,8 @@ func TestLinearizabilityWithPartitionsAndPausesInTheDemo(t *testing.T) {
 				t.Errorf("%s: no answer through the supervisor after the fault", sc.name)
 			}
 			halt()
-			rec.mu.Lock()
-			odd := rec.odd
-			rec.mu.Unlock()
-			for _, o := range odd {
-				t.Errorf("answer outside the contract: %s", o)
-			}
-			switch res, _ := rec.checkHistory(t, sc.name); res {
-			case porcupine.Ok:
-				t.Logf("%s: linearizable (%d answers through the supervisor)", sc.name, rec.served[0].Load())
-			case porcupine.Illegal:
-				t.Fatalf("%s: the history is NOT linearizable", sc.name)
-			default:
-				t.Fatalf("%s: the checker timed out (%s): linearizability neither shown nor refuted", sc.name, res)
-			}
+			t.Logf("%s: %d answers through the supervisor", sc.name, rec.served[0].Load())
+			rec.verdict(t, sc.name)
 		}()
 	}
 }

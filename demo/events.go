@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -131,21 +130,8 @@ func (c *cluster) openEvents(ctx context.Context, m *member, query url.Values, h
 
 // revision is the cluster's revision as member m sees it now ("" if unknown).
 func (c *cluster) revision(ctx context.Context, m *member) string {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", m.api+"/cluster", nil)
-	if c.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	var info struct {
-		Revision int64 `json:"revisao"`
-	}
-	if json.NewDecoder(resp.Body).Decode(&info) != nil || info.Revision == 0 {
+	info, err := c.clusterInfo(ctx, m)
+	if err != nil || info.Revision == 0 {
 		return ""
 	}
 	return strconv.FormatInt(info.Revision, 10)

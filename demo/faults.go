@@ -142,24 +142,8 @@ func (c *cluster) memberIDs(ctx context.Context) (map[string]string, error) {
 	if ids != nil {
 		return ids, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://member/cluster", nil)
-	if c.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-	}
-	resp, err := c.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var info struct {
-		Members []struct {
-			Name string `json:"nome"`
-			ID   string `json:"id"`
-		} `json:"membros"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil || len(info.Members) != len(c.members) {
+	info, err := c.clusterInfo(ctx, nil)
+	if err != nil || len(info.Members) != len(c.members) {
 		return nil, errors.New("a lista de membros do cluster não está completa")
 	}
 	ids = map[string]string{}

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -277,22 +278,42 @@ func (c *cluster) listMembers(w http.ResponseWriter, r *http.Request) {
 
 // leader asks the cluster, through a live member, which member leads ("" when unknown).
 func (c *cluster) leader(ctx context.Context) string {
+	info, _ := c.clusterInfo(ctx, nil)
+	return info.Leader
+}
+
+// clusterInfo is what a member's GET /cluster tells the supervisor.
+type clusterInfo struct {
+	Leader   string `json:"lider"`
+	Revision int64  `json:"revisao"`
+	Members  []struct {
+		Name string `json:"nome"`
+		ID   string `json:"id"`
+	} `json:"membros"`
+}
+
+// clusterInfo asks member m's GET /cluster, or a live member's when m is nil.
+func (c *cluster) clusterInfo(ctx context.Context, m *member) (clusterInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://member/cluster", nil)
+	url, send := "http://member/cluster", c.RoundTrip
+	if m != nil {
+		url, send = m.api+"/cluster", http.DefaultTransport.RoundTrip
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if c.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
 	}
-	resp, err := c.RoundTrip(req)
+	resp, err := send(req)
 	if err != nil {
-		return ""
+		return clusterInfo{}, err
 	}
 	defer resp.Body.Close()
-	var info struct {
-		Leader string `json:"lider"`
+	var info clusterInfo
+	if resp.StatusCode != http.StatusOK {
+		return info, fmt.Errorf("GET /cluster: %s", resp.Status)
 	}
-	json.NewDecoder(resp.Body).Decode(&info)
-	return info.Leader
+	return info, json.NewDecoder(resp.Body).Decode(&info)
 }
 
 func (c *cluster) stopMember(w http.ResponseWriter, r *http.Request) {

@@ -366,7 +366,12 @@ func TestWaiterOutlastingItsTTLIsServedWithAFreshTTL(t *testing.T) {
 		code, got, err := sendJSON(http.DefaultClient, "POST", srv.URL+"/lock/paciente", `{"holder":"paciente","ttl":5,"aguardar":20}`)
 		waiter <- answer{code, got, err}
 	}()
-	time.Sleep(7 * time.Second) // the waiter's 5 s TTL runs out twice... were it not renewed
+	time.Sleep(7 * time.Second) // the waiter's 5 s TTL would run out, were it not renewed
+	select {
+	case a := <-waiter:
+		t.Fatalf("the waiter answered while the lock was held: %d %v %v", a.code, a.got, a.err)
+	default: // still in line
+	}
 	if code, got, err := sendJSON(http.DefaultClient, "DELETE", fmt.Sprintf("%s/lock/paciente?token=%d", srv.URL, num(first, "token")), ""); err != nil || code != 200 {
 		t.Fatalf("release: %d %v %v", code, got, err)
 	}
