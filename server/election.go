@@ -22,8 +22,8 @@ type proclaimRequest struct {
 var electionProblems = map[string]string{
 	"candidato": "obrigatório: um texto de 1 a 200 caracteres",
 	"valor":     "obrigatório: qualquer valor JSON",
-	"ttl":       "deve ser um número inteiro de segundos entre 5 e 3600",
-	"aguardar":  "deve ser um número de segundos entre 0 e 60",
+	"ttl":       ttlProblem,
+	"aguardar":  waitProblem,
 	"token":     "obrigatório: o token (inteiro positivo) recebido ao ser eleito",
 }
 
@@ -35,26 +35,21 @@ func (s *server) campaign(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	ttl := ttlOr(r.TTL, s.cfg.LockTTL)
 	release, ok := s.wait(c, seconds(r.Aguardar))
 	if !ok {
 		return
 	}
 	defer release()
-	me, err := s.store.Campaign(c.Request.Context(), c.Param("nome"), r.Candidato, r.Valor, ttl, seconds(r.Aguardar))
+	ttl := ttlOr(r.TTL, s.cfg.LockTTL)
+	token, err := s.store.Campaign(c.Request.Context(), c.Param("nome"), r.Candidato, r.Valor, ttl, seconds(r.Aguardar))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{
-		"mensagem":  "Eleito",
-		"eleicao":   me.Election,
-		"candidato": me.Name,
-		"valor":     me.Value,
-		"token":     me.Token,
-		"ttl":       me.TTL,
-		"expira_em": expiresAt(me.TTL),
-	})
+	if r.Valor == nil {
+		r.Valor = json.RawMessage("null")
+	}
+	c.JSON(http.StatusOK, gin.H{"mensagem": "Eleito", "eleicao": c.Param("nome"), "candidato": r.Candidato, "valor": r.Valor, "token": token, "ttl": ttl, "expira_em": expiresAt(ttl)})
 }
 
 func (s *server) getLeader(c *gin.Context) {
@@ -82,38 +77,10 @@ func (s *server) proclaim(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	me, err := s.store.Proclaim(c.Request.Context(), c.Param("nome"), r.Token, r.Valor)
+	name, err := s.store.Proclaim(c.Request.Context(), c.Param("nome"), r.Token, r.Valor)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"mensagem": "Valor proclamado", "eleicao": me.Election, "candidato": me.Name, "valor": me.Value, "token": me.Token})
-}
-
-func (s *server) renewLeader(c *gin.Context) {
-	var r tokenRequest
-	if err := readInto(c, &r, electionProblems, false); err != nil {
-		s.fail(c, err)
-		return
-	}
-	left, err := s.store.RenewLeader(c.Request.Context(), c.Param("nome"), r.Token)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"ttl_restante": left})
-}
-
-// resign ends the leadership of ?token=N: the next candidate in line leads at once.
-func (s *server) resign(c *gin.Context) {
-	token, err := queryToken(c, electionProblems["token"])
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if err := s.store.Resign(c.Request.Context(), c.Param("nome"), token); err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"mensagem": "Liderança renunciada", "eleicao": c.Param("nome")})
+	c.JSON(http.StatusOK, gin.H{"mensagem": "Valor proclamado", "eleicao": c.Param("nome"), "candidato": name, "valor": r.Valor, "token": r.Token})
 }

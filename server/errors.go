@@ -80,12 +80,18 @@ func fields[E error](f func(E) gin.H) func(error) gin.H {
 // caller stood in line (a lock's waiter only, an election's candidate always).
 func heldBy(r *store.Refusal) gin.H {
 	if r.Position > 0 {
-		return gin.H{"holder": r.Holder, "posicao": r.Position}
+		return gin.H{"holder": firstName(r), "posicao": r.Position}
 	}
-	return gin.H{"holder": r.Holder}
+	return gin.H{"holder": firstName(r)}
 }
-func ledBy(r *store.Refusal) gin.H      { return gin.H{"lider": r.Holder, "posicao": r.Position} }
+func ledBy(r *store.Refusal) gin.H      { return gin.H{"lider": firstName(r), "posicao": r.Position} }
 func occupiedBy(r *store.Refusal) gin.H { return gin.H{"ocupantes": r.Holders} }
+func firstName(r *store.Refusal) string {
+	if len(r.Holders) == 0 {
+		return "" // it let go meanwhile
+	}
+	return r.Holders[0].Name
+}
 func limitInUse(r *store.Refusal) gin.H {
 	return gin.H{"campos": map[string]string{"limite": fmt.Sprintf("deve ser %d, o limite usado pelos ocupantes atuais", r.Limit)}}
 }

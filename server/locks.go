@@ -12,14 +12,10 @@ type lockRequest struct {
 	Aguardar *float64 `json:"aguardar" binding:"omitempty,min=0,max=60"`
 }
 
-type tokenRequest struct {
-	Token int64 `json:"token" binding:"required,min=1"`
-}
-
 var lockProblems = map[string]string{
 	"holder":   "deve ser um texto de até 200 caracteres",
-	"ttl":      "deve ser um número inteiro de segundos entre 5 e 3600",
-	"aguardar": "deve ser um número de segundos entre 0 e 60",
+	"ttl":      ttlProblem,
+	"aguardar": waitProblem,
 	"token":    "obrigatório: o token (inteiro positivo) recebido ao adquirir o lock",
 }
 
@@ -37,19 +33,13 @@ func (s *server) acquireLock(c *gin.Context) {
 		return
 	}
 	defer release()
-	l, err := s.store.AcquireLock(c.Request.Context(), c.Param("recurso"), r.Holder, ttlOr(r.TTL, s.cfg.LockTTL), seconds(r.Aguardar))
+	ttl := ttlOr(r.TTL, s.cfg.LockTTL)
+	token, err := s.store.AcquireLock(c.Request.Context(), c.Param("recurso"), r.Holder, ttl, seconds(r.Aguardar))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{
-		"mensagem":  "Lock adquirido",
-		"recurso":   l.Resource,
-		"holder":    l.Holder,
-		"token":     l.Token,
-		"ttl":       l.TTL,
-		"expira_em": expiresAt(l.TTL),
-	})
+	c.JSON(http.StatusOK, gin.H{"mensagem": "Lock adquirido", "recurso": c.Param("recurso"), "holder": r.Holder, "token": token, "ttl": ttl, "expira_em": expiresAt(ttl)})
 }
 
 // releaseLock frees a lock: with a token (query or body) only the holder's own,
@@ -79,25 +69,17 @@ func (s *server) releaseLock(c *gin.Context) {
 		}
 	}
 	recurso := c.Param("recurso")
-	if err := s.store.ReleaseLock(c.Request.Context(), recurso, token); err != nil {
-		s.fail(c, err)
-		return
+	var err error
+	if token == 0 {
+		err = s.store.ForceRelease(c.Request.Context(), recurso)
+	} else {
+		err = s.store.Release(c.Request.Context(), "lock", recurso, token)
 	}
-	c.JSON(http.StatusOK, gin.H{"mensagem": "Lock liberado", "recurso": recurso, "forcado": token == 0})
-}
-
-func (s *server) renewLock(c *gin.Context) {
-	var r tokenRequest
-	if err := readInto(c, &r, lockProblems, false); err != nil {
-		s.fail(c, err)
-		return
-	}
-	left, err := s.store.RenewLock(c.Request.Context(), c.Param("recurso"), r.Token)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"ttl_restante": left})
+	c.JSON(http.StatusOK, gin.H{"mensagem": "Lock liberado", "recurso": recurso, "forcado": token == 0})
 }
 
 func (s *server) getLock(c *gin.Context) {

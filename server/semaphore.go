@@ -16,8 +16,8 @@ type slotRequest struct {
 var semaphoreProblems = map[string]string{
 	"holder":   "deve ser um texto de até 200 caracteres",
 	"limite":   "obrigatório: um número inteiro de vagas entre 1 e 1000",
-	"ttl":      "deve ser um número inteiro de segundos entre 5 e 3600",
-	"aguardar": "deve ser um número de segundos entre 0 e 60",
+	"ttl":      ttlProblem,
+	"aguardar": waitProblem,
 	"token":    "obrigatório: o token (inteiro positivo) recebido ao obter a vaga",
 }
 
@@ -31,26 +31,18 @@ func (s *server) acquireSlot(c *gin.Context) {
 	if r.Holder == "" {
 		r.Holder = "unknown" // as locks do
 	}
-	ttl := ttlOr(r.TTL, s.cfg.LockTTL)
 	release, ok := s.wait(c, seconds(r.Aguardar))
 	if !ok {
 		return
 	}
 	defer release()
-	slot, err := s.store.AcquireSlot(c.Request.Context(), c.Param("nome"), r.Holder, r.Limite, ttl, seconds(r.Aguardar))
+	ttl := ttlOr(r.TTL, s.cfg.LockTTL)
+	token, err := s.store.AcquireSlot(c.Request.Context(), c.Param("nome"), r.Holder, r.Limite, ttl, seconds(r.Aguardar))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{
-		"mensagem":  "Vaga obtida",
-		"semaforo":  slot.Semaphore,
-		"holder":    slot.Holder,
-		"token":     slot.Token,
-		"limite":    slot.Limit,
-		"ttl":       slot.TTL,
-		"expira_em": expiresAt(slot.TTL),
-	})
+	c.JSON(http.StatusOK, gin.H{"mensagem": "Vaga obtida", "semaforo": c.Param("nome"), "holder": r.Holder, "token": token, "limite": r.Limite, "ttl": ttl, "expira_em": expiresAt(ttl)})
 }
 
 func (s *server) getSemaphore(c *gin.Context) {
@@ -69,32 +61,4 @@ func (s *server) listSemaphores(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, all)
-}
-
-func (s *server) renewSlot(c *gin.Context) {
-	var r tokenRequest
-	if err := readInto(c, &r, semaphoreProblems, false); err != nil {
-		s.fail(c, err)
-		return
-	}
-	left, err := s.store.RenewSlot(c.Request.Context(), c.Param("nome"), r.Token)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"ttl_restante": left})
-}
-
-// releaseSlot frees the place of ?token=N: the next in line takes it at once.
-func (s *server) releaseSlot(c *gin.Context) {
-	token, err := queryToken(c, semaphoreProblems["token"])
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if err := s.store.ReleaseSlot(c.Request.Context(), c.Param("nome"), token); err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"mensagem": "Vaga liberada", "semaforo": c.Param("nome")})
 }

@@ -48,10 +48,9 @@ var (
 // its table, with these fields in the body.
 type Refusal struct {
 	Kind     error
-	Holder   string // the lock's holder, the election's leader
-	Position int64  // where the caller stood in line (1: next); 0 when it did not wait
-	Holders  []Slot // a full semaphore's holders
-	Limit    int64  // the limit a semaphore's holders use
+	Holders  []Holder // who holds: the lock's holder, the leader, a full semaphore's holders
+	Position int64    // where the caller stood in line (1: next); 0 for a lock's that did not wait
+	Limit    int64    // the limit a semaphore's holders use
 }
 
 func (r *Refusal) Error() string { return r.Kind.Error() }

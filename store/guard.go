@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -48,19 +47,12 @@ func (s *Store) guardCmps(ctx context.Context, g Guard) ([]clientv3.Cmp, error) 
 	defer cancel()
 	// An election's leader and a semaphore's holders are the first keys under
 	// a prefix, in create order (SPEC §3): find the one with this token.
-	prefix := electionPrefix + g.Resource + "/"
-	if g.Kind == "semaforo" {
-		prefix = semaphorePrefix + g.Resource + "/"
-	}
-	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	l := lineOf(g.Kind, g.Resource)
+	resp, err := s.cli.Get(ctx, l.prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
 	if err != nil {
 		return nil, wrap(err)
 	}
-	holding := 1
-	if g.Kind == "semaforo" {
-		holding = semaphoreLimit(resp.Kvs, g.Token)
-	}
-	holders := resp.Kvs[:min(holding, len(resp.Kvs))]
+	holders := resp.Kvs[:min(l.holding(resp.Kvs), int64(len(resp.Kvs)))]
 	for _, kv := range holders {
 		if kv.CreateRevision != g.Token {
 			continue
@@ -68,7 +60,7 @@ func (s *Store) guardCmps(ctx context.Context, g Guard) ([]clientv3.Cmp, error) 
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", g.Token)}
 		if g.Kind == "eleicao" {
 			// Still the first in line: every key under the prefix is as old or newer.
-			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(prefix), ">", g.Token-1).WithPrefix())
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(l.prefix), ">", g.Token-1).WithPrefix())
 		}
 		// A semaphore holder stays one while its key exists: keys ahead only leave.
 		return cmps, nil
@@ -78,20 +70,6 @@ func (s *Store) guardCmps(ctx context.Context, g Guard) ([]clientv3.Cmp, error) 
 		current = holders[len(holders)-1].CreateRevision // the latest grant
 	}
 	return nil, &StaleGuardError{Guard: g, Current: current}
-}
-
-// semaphoreLimit is how many keys hold a semaphore: the limite its participant
-// with token joined with (1 when it cannot be read).
-func semaphoreLimit(kvs []*mvccpb.KeyValue, token int64) int {
-	for _, kv := range kvs {
-		var v struct {
-			Limit int `json:"limite"`
-		}
-		if kv.CreateRevision == token && json.Unmarshal(kv.Value, &v) == nil && v.Limit > 0 {
-			return v.Limit
-		}
-	}
-	return 1
 }
 
 func firstCreate(kvs []*mvccpb.KeyValue) int64 {

@@ -18,11 +18,7 @@ func (s *Store) leasedKeys(ctx context.Context, prefix string) ([]*mvccpb.KeyVal
 	if err != nil {
 		return nil, nil, wrap(err)
 	}
-	leases := make([]clientv3.LeaseID, len(resp.Kvs))
-	for i, kv := range resp.Kvs {
-		leases[i] = clientv3.LeaseID(kv.Lease)
-	}
-	left, err := s.ttlsLeft(ctx, leases)
+	left, err := s.ttlsLeft(ctx, leases(resp.Kvs))
 	return resp.Kvs, left, err
 }
 

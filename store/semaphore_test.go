@@ -15,8 +15,8 @@ import (
 
 // slotResult is what a waiter's AcquireSlot came back with.
 type slotResult struct {
-	slot store.Slot
-	err  error
+	token int64
+	err   error
 }
 
 // waitInLine puts n waiters in line for the semaphore one after another (each
@@ -28,8 +28,8 @@ func waitInLine(t testing.TB, name string, n int, limit int64, wait time.Duratio
 		done[i] = make(chan slotResult, 1)
 		before := keysUnder(t, "/semaphores/"+name+"/")
 		go func() {
-			slot, err := st.AcquireSlot(context.Background(), name, fmt.Sprint("w", i), limit, 30, wait)
-			done[i] <- slotResult{slot, err}
+			token, err := st.AcquireSlot(context.Background(), name, fmt.Sprint("w", i), limit, 30, wait)
+			done[i] <- slotResult{token, err}
 		}()
 		for keysUnder(t, "/semaphores/"+name+"/") == before {
 			time.Sleep(time.Millisecond)
@@ -54,42 +54,42 @@ func keysUnder(t testing.TB, prefix string) int64 {
 func TestSemaphoreWaitersWakeOnlyForPlacesAhead(t *testing.T) {
 	const name, waiters, limit = "despertar", 20, 3
 	ctx := context.Background()
-	var holders []store.Slot
+	var holders []int64
 	for i := range limit {
-		slot, err := st.AcquireSlot(ctx, name, fmt.Sprint("h", i), limit, 30, 0)
+		token, err := st.AcquireSlot(ctx, name, fmt.Sprint("h", i), limit, 30, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		holders = append(holders, slot)
+		holders = append(holders, token)
 	}
 	done := waitInLine(t, name, waiters, limit, 30*time.Second)
 	before := store.WaiterEvents()
 	for i := range waiters {
 		which := i % limit // the oldest holder, then one between, then the newest
-		if err := st.ReleaseSlot(ctx, name, holders[which].Token); err != nil {
+		if err := st.Release(ctx, "semaforo", name, holders[which]); err != nil {
 			t.Fatal(err)
 		}
 		holders = slices.Delete(holders, which, which+1)
 		select {
 		case r := <-done[i]:
-			if r.err != nil || r.slot.Holder != fmt.Sprint("w", i) {
-				t.Fatalf("waiter %d: %+v %v", i, r.slot, r.err)
+			if r.err != nil || r.token <= holders[len(holders)-1] {
+				t.Fatalf("waiter %d: %+v, want a token above the holders' %v", i, r, holders)
 			}
-			holders = append(holders, r.slot)
+			holders = append(holders, r.token)
 		case <-time.After(15 * time.Second):
 			t.Fatalf("waiter %d not served 15 s after holder %d of %d released", i, which+1, limit)
 		}
 		for _, next := range done[i+1:] {
 			select {
 			case r := <-next:
-				t.Fatalf("a waiter jumped the line: %+v %v, waiter %d just served", r.slot, r.err, i)
+				t.Fatalf("a waiter jumped the line: %+v, waiter %d just served", r, i)
 			default:
 			}
 		}
 	}
 	events := store.WaiterEvents() - before
 	for _, h := range holders {
-		if err := st.ReleaseSlot(ctx, name, h.Token); err != nil {
+		if err := st.Release(ctx, "semaforo", name, h); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -112,21 +112,21 @@ func BenchmarkSemaphoreDrain(b *testing.B) {
 	for b.Loop() {
 		round++
 		name := fmt.Sprint("escoar-", round)
-		var holders []store.Slot
+		var holders []int64
 		for i := range limit {
-			slot, err := st.AcquireSlot(ctx, name, fmt.Sprint("h", i), limit, 30, 0)
+			token, err := st.AcquireSlot(ctx, name, fmt.Sprint("h", i), limit, 30, 0)
 			if err != nil {
 				b.Fatal(err)
 			}
-			holders = append(holders, slot)
+			holders = append(holders, token)
 		}
 		var wg sync.WaitGroup
 		errs := make(chan error, waiters)
 		for i := range waiters {
 			wg.Go(func() {
-				slot, err := st.AcquireSlot(ctx, name, fmt.Sprint("w", i), limit, 30, 60*time.Second)
+				token, err := st.AcquireSlot(ctx, name, fmt.Sprint("w", i), limit, 30, 60*time.Second)
 				if err == nil {
-					err = st.ReleaseSlot(ctx, name, slot.Token)
+					err = st.Release(ctx, "semaforo", name, token)
 				}
 				if err != nil {
 					errs <- err
@@ -138,7 +138,7 @@ func BenchmarkSemaphoreDrain(b *testing.B) {
 		}
 		before, began := store.WaiterEvents(), time.Now()
 		for _, h := range holders {
-			if err := st.ReleaseSlot(ctx, name, h.Token); err != nil {
+			if err := st.Release(ctx, "semaforo", name, h); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -161,13 +161,13 @@ func BenchmarkSemaphoreDrain(b *testing.B) {
 func TestSemaphoreWaiterBehindAForeignKeyIsServed(t *testing.T) {
 	const name, limit = "estrangeiro", 2
 	ctx := context.Background()
-	var holders []store.Slot
+	var holders []int64
 	for i := range limit {
-		slot, err := st.AcquireSlot(ctx, name, fmt.Sprint("h", i), limit, 30, 0)
+		token, err := st.AcquireSlot(ctx, name, fmt.Sprint("h", i), limit, 30, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		holders = append(holders, slot)
+		holders = append(holders, token)
 	}
 	lease, err := st.Client().Grant(ctx, 30)
 	if err != nil {
@@ -179,7 +179,7 @@ func TestSemaphoreWaiterBehindAForeignKeyIsServed(t *testing.T) {
 	}
 	done := waitInLine(t, name, 1, limit, 30*time.Second)
 	for _, h := range holders {
-		if err := st.ReleaseSlot(ctx, name, h.Token); err != nil {
+		if err := st.Release(ctx, "semaforo", name, h); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -188,7 +188,7 @@ func TestSemaphoreWaiterBehindAForeignKeyIsServed(t *testing.T) {
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
-		if err := st.ReleaseSlot(ctx, name, r.slot.Token); err != nil {
+		if err := st.Release(ctx, "semaforo", name, r.token); err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(15 * time.Second):

@@ -1,0 +1,540 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Locks, elections and semaphores are each a line: etcd's queue recipe, as in
+// clientv3/concurrency. Every place in a line is a key named by its own lease,
+// and the key's create revision is both its place and its token (a fencing
+// token: strictly increasing from one grant to the next). The first limit
+// places hold (the leader, a semaphore's limite holders) and the others wait.
+// A lock's line only waits: its first waiter moves out of line to the lock's
+// own key (/locks/{recurso}, the original's layout) once that key is free.
+//
+// A request that may wait (aguardar) joins bound to a short lease, which the
+// server renews, with the place's own lease, while the request is open (the
+// open request is the heartbeat): if the etcdapi process dies, its waiters
+// leave the line within waiterTTL, not within their own TTL. Once it holds,
+// the place is bound to its own lease alone, whose TTL starts afresh: from
+// then on only the client's renovar keeps it.
+
+// waiterTTL is the short lease of a place that may wait, in seconds: a stall
+// of the process (or of its way to etcd) of about two thirds of it loses the
+// waiter its place.
+const waiterTTL = 5
+
+// waiterEvents counts the watch events waiters receive (tests and benchmarks read it).
+var waiterEvents atomic.Int64
+
+// A line is one lock's, election's or semaphore's: the keys under prefix,
+// named by lease, in arrival order.
+type line struct {
+	prefix  string
+	limit   int64  // how many of the first places hold; 0: as the holders' keys say (a semaphore's limite)
+	lockKey string // a lock's: where its holder goes, out of line
+	// the errors of a join whose wait ran out, of a token when nobody holds,
+	// and of a token that does not hold while someone does
+	full, vacant, notHolder error
+	holder                  func(*mvccpb.KeyValue) string // whom a holder's key names
+}
+
+// lineOf is the line of kind (as a Guard names it) called name; a semaphore's
+// limit then comes from its holders' keys.
+func lineOf(kind, name string) line {
+	switch kind {
+	case "lock":
+		return line{prefix: locksQueuePrefix + name + "/", limit: 1, lockKey: locksPrefix + name,
+			full: ErrLockHeld, vacant: ErrLockNotFound, notHolder: ErrNotHolder, holder: lockHolder}
+	case "eleicao":
+		return line{prefix: electionPrefix + name + "/", limit: 1,
+			full: ErrOtherLeader, vacant: ErrNoLeader, notHolder: ErrNotLeader, holder: candidateName}
+	}
+	return line{prefix: semaphorePrefix + name + "/",
+		full: ErrNoSlot, vacant: ErrSlotNotFound, notHolder: ErrNotOccupant, holder: slotHolder}
+}
+
+// Holder is a place that holds a line: a lock's holder, a leader, one of a
+// semaphore's holders.
+type Holder struct {
+	Name    string `json:"holder"`
+	Token   int64  `json:"token"`
+	TTLLeft int64  `json:"ttl_restante"`
+}
+
+// A place is one request's key in a line.
+type place struct {
+	key   string
+	token int64            // the key's create revision, once it joined
+	lease clientv3.LeaseID // its own, of the client's TTL, which names the key
+	// standIn is the short lease a request that may wait joins with (0 when
+	// it may not wait). While it waits, alive ends when it holds or leaves, or
+	// with the cause ErrPlaceLost when one of its leases is lost.
+	standIn clientv3.LeaseID
+	alive   context.Context
+	stop    context.CancelFunc
+	waited  bool // its own lease then needs a fresh TTL when it holds
+}
+
+// join puts a request in line l, its key holding value (a lock's key, once
+// taken, holds what taken says then), and waits up to wait for it to hold. A
+// free lock with nobody in line is taken in the joining transaction; admit,
+// when given, may refuse the line's holders (a semaphore's limit). join
+// returns the token held; a Refusal of kind l.full when the line is full and
+// wait runs out (or is 0); ErrPlaceLost when its key or a lease vanished while
+// it waited. A place that does not hold leaves the line at once.
+func (s *Store) join(ctx context.Context, l line, value string, taken func() string, ttl int64, wait time.Duration, admit func(holders []*mvccpb.KeyValue) error) (int64, error) {
+	p, err := s.newPlace(ctx, l.prefix, ttl, wait > 0)
+	if err != nil {
+		return 0, err
+	}
+	enter := []clientv3.Op{
+		clientv3.OpPut(p.key, value, clientv3.WithLease(p.joinLease())),
+		// this key (the newest) and the limit+1 keys just ahead of it
+		clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(l.limit+2), clientv3.WithKeysOnly()),
+		l.opHolders(),
+	}
+	if l.lockKey != "" && wait == 0 {
+		enter = nil // a lock it cannot take at once is refused: it never stands in line
+	}
+	tctx, cancel := s.op(ctx)
+	txn := s.cli.Txn(tctx)
+	if l.lockKey != "" {
+		txn = txn.If(clientv3.Compare(clientv3.CreateRevision(l.lockKey), "=", 0), clientv3.Compare(clientv3.CreateRevision(l.prefix), "=", 0).WithPrefix()).
+			Then(clientv3.OpPut(l.lockKey, taken(), clientv3.WithLease(p.lease))).
+			Else(enter...)
+	} else {
+		txn = txn.Then(enter...)
+	}
+	resp, err := txn.Commit()
+	cancel()
+	if err != nil {
+		s.leave(p)
+		return 0, wrap(err)
+	}
+	p.token = resp.Header.Revision
+	if l.lockKey != "" && resp.Succeeded {
+		return s.hold(ctx, l, p, p.token)
+	}
+	if enter == nil {
+		return 0, s.refuse(ctx, l, p)
+	}
+	if admit != nil {
+		if err := admit(resp.Responses[2].GetResponseRange().Kvs); err != nil {
+			s.leave(p)
+			return 0, err
+		}
+	}
+	ahead := resp.Responses[1].GetResponseRange().Kvs[1:]
+	if l.lockKey == "" && int64(len(ahead)) < l.limit {
+		return s.hold(ctx, l, p, p.token)
+	}
+	if wait == 0 {
+		return 0, s.refuse(ctx, l, p)
+	}
+	p.waited = true
+	wctx, cancel := context.WithTimeout(p.alive, wait)
+	token := p.token
+	err = s.awaitTurn(wctx, l, p, ahead, resp.Header.Revision)
+	if err == nil && l.lockKey != "" {
+		token, err = s.takeLock(wctx, l, p, taken)
+	}
+	cancel()
+	switch {
+	case errors.Is(context.Cause(p.alive), ErrPlaceLost):
+		err = ErrPlaceLost
+	case err == nil:
+		return s.hold(ctx, l, p, token)
+	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		return 0, s.refuse(ctx, l, p)
+	}
+	s.leave(p)
+	return 0, err
+}
+
+// newPlace grants the leases of a request's place under prefix: its own, of
+// ttl seconds, which names the key, and, when it may wait, the stand-in, kept
+// alive with its own from now on.
+func (s *Store) newPlace(ctx context.Context, prefix string, ttl int64, mayWait bool) (*place, error) {
+	own, err := s.grant(ctx, ttl)
+	if err != nil {
+		return nil, err
+	}
+	p := &place{key: fmt.Sprintf("%s%x", prefix, int64(own)), lease: own}
+	if !mayWait {
+		return p, nil
+	}
+	if p.standIn, err = s.grant(ctx, waiterTTL); err != nil {
+		s.revoke(own)
+		return nil, err
+	}
+	alive, lost := context.WithCancelCause(ctx)
+	p.alive, p.stop = alive, func() { lost(nil) }
+	for _, id := range []clientv3.LeaseID{own, p.standIn} {
+		ch, err := s.cli.KeepAlive(alive, id)
+		if err != nil {
+			s.leave(p)
+			return nil, wrap(err)
+		}
+		go func() {
+			for range ch { // drained, or the client's queue fills and it complains
+			}
+			lost(ErrPlaceLost) // expired, or etcd unreachable past it (nothing once stopped)
+		}()
+	}
+	return p, nil
+}
+
+// joinLease is the lease the place joins the line with.
+func (p *place) joinLease() clientv3.LeaseID {
+	if p.standIn != 0 {
+		return p.standIn
+	}
+	return p.lease
+}
+
+// opHolders reads the line's holders, with their values.
+func (l line) opHolders() clientv3.Op {
+	if l.lockKey != "" {
+		return clientv3.OpGet(l.lockKey)
+	}
+	return clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(l.limit))
+}
+
+// awaitTurn waits until fewer than l.limit keys of the line were created
+// before p's. ahead is the l.limit+1 keys just ahead of p, newest first, as
+// read at revision rev. A release concerns one waiter: the first in line
+// (l.limit keys ahead of it, the holders) waits for any of them to go; one
+// further back waits for the waiter just ahead of it, whose key changes when
+// that one is served (it moves to its own lease, or out of a lock's line) or
+// leaves, and then reads its place again. So a release wakes the first
+// waiter, and its serving the next, not the whole line. (Watching only the key
+// l.limit places ahead is not enough: a holder between that one and the
+// waiter may be the one to let go.)
+func (s *Store) awaitTurn(ctx context.Context, l line, p *place, ahead []*mvccpb.KeyValue, rev int64) error {
+	for int64(len(ahead)) >= l.limit {
+		var next string // the waiter just ahead, when this one is not first in line
+		if int64(len(ahead)) > l.limit {
+			var err error
+			if next, err = s.stillWaiting(ctx, string(ahead[0].Key)); err != nil {
+				return err
+			}
+		}
+		var err error
+		if next != "" {
+			err = s.awaitEvent(ctx, next, rev+1, func(*clientv3.Event) bool { return true })
+		} else { // first in line, or behind a key that does not move when served (another client's)
+			err = s.awaitEvent(ctx, l.prefix, rev+1, func(ev *clientv3.Event) bool { return ev.PrevKv == nil || ev.PrevKv.CreateRevision < p.token },
+				clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithPrevKV())
+		}
+		if err != nil {
+			return err
+		}
+		gctx, cancel := s.op(ctx)
+		resp, err := s.cli.Get(gctx, l.prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend),
+			clientv3.WithLimit(l.limit+1), clientv3.WithMaxCreateRev(p.token-1), clientv3.WithKeysOnly())
+		cancel()
+		if err != nil {
+			return ctxOr(ctx, err)
+		}
+		ahead, rev = resp.Kvs, resp.Header.Revision
+	}
+	return nil
+}
+
+// stillWaiting returns key when it is an etcdapi waiter's not served yet: bound
+// to its stand-in lease, not to the lease that names it (see hold). A read of
+// its own: etcd answers a keys-only read without leases.
+func (s *Store) stillWaiting(ctx context.Context, key string) (string, error) {
+	gctx, cancel := s.op(ctx)
+	resp, err := s.cli.Get(gctx, key)
+	cancel()
+	if err != nil {
+		return "", ctxOr(ctx, err)
+	}
+	named, perr := strconv.ParseInt(key[strings.LastIndex(key, "/")+1:], 16, 64)
+	if len(resp.Kvs) == 0 || perr != nil || resp.Kvs[0].Lease == 0 || resp.Kvs[0].Lease == named {
+		return "", nil
+	}
+	return key, nil
+}
+
+// takeLock moves p, first in a lock's line, out of line to the lock's key as
+// soon as that key is free, in one transaction that also checks p's place is
+// still there; the lock key's create revision is the token.
+func (s *Store) takeLock(ctx context.Context, l line, p *place, taken func() string) (int64, error) {
+	for {
+		tctx, cancel := s.op(ctx)
+		resp, err := s.cli.Txn(tctx).
+			If(clientv3.Compare(clientv3.CreateRevision(l.lockKey), "=", 0), clientv3.Compare(clientv3.CreateRevision(p.key), "=", p.token)).
+			Then(clientv3.OpPut(l.lockKey, taken(), clientv3.WithLease(p.lease)), clientv3.OpDelete(p.key)).
+			Else(clientv3.OpGet(p.key, clientv3.WithCountOnly())).
+			Commit()
+		cancel()
+		if err != nil {
+			return 0, ctxOr(ctx, err)
+		}
+		if resp.Succeeded {
+			return resp.Header.Revision, nil
+		}
+		if resp.Responses[0].GetResponseRange().Count == 0 {
+			return 0, ErrPlaceLost
+		}
+		if err := s.awaitEvent(ctx, l.lockKey, resp.Header.Revision+1, func(*clientv3.Event) bool { return true }, clientv3.WithFilterPut()); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// hold binds p, whose turn came, to its own lease alone, and the lease's TTL
+// starts afresh. A place that holds in line moves its key to that lease, if
+// the key is still the one p joined with (ErrPlaceLost when it is not); a
+// lock's key was written with it. It returns token, the one p holds with; the
+// place leaves the line when hold fails.
+func (s *Store) hold(ctx context.Context, l line, p *place, token int64) (int64, error) {
+	if p.standIn == 0 {
+		return token, nil
+	}
+	if l.lockKey == "" {
+		tctx, cancel := s.op(ctx)
+		resp, err := s.cli.Txn(tctx).
+			If(clientv3.Compare(clientv3.CreateRevision(p.key), "=", p.token)).
+			// the value as it is now: a proclamation may have changed it
+			Then(clientv3.OpPut(p.key, "", clientv3.WithIgnoreValue(), clientv3.WithLease(p.lease))).
+			Commit()
+		cancel()
+		if err == nil && !resp.Succeeded {
+			err = ErrPlaceLost
+		}
+		if err != nil {
+			s.leave(p)
+			return 0, wrap(err)
+		}
+	}
+	p.stop()
+	s.revoke(p.standIn)
+	if !p.waited {
+		return token, nil // it holds at once: its own lease was granted a moment ago
+	}
+	if _, err := s.renew(ctx, p.lease, ErrPlaceLost); err != nil {
+		s.leave(p)
+		return 0, err
+	}
+	return token, nil
+}
+
+// leave takes a place out of line at once: it revokes the leases etcdapi
+// granted for it, which only its key uses.
+func (s *Store) leave(p *place) {
+	if p.standIn != 0 {
+		p.stop()
+		s.revoke(p.standIn)
+	}
+	s.revoke(p.lease)
+}
+
+// refuse takes p out of line and tells who holds and where p stood (1: next).
+func (s *Store) refuse(ctx context.Context, l line, p *place) error {
+	s.leave(p)
+	gctx, cancel := s.op(ctx)
+	now, err := s.cli.Txn(gctx).Then(l.opHolders(),
+		clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(p.token-1), clientv3.WithCountOnly()),
+		clientv3.OpGet(l.prefix, clientv3.WithFirstCreate()...)).Commit()
+	cancel()
+	if err != nil {
+		return wrap(err)
+	}
+	kvs := now.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 { // a lock between two holders: the next, taking it now
+		kvs = now.Responses[2].GetResponseRange().Kvs
+	}
+	r := &Refusal{Kind: l.full, Holders: []Holder{}, Position: now.Responses[1].GetResponseRange().Count + 1}
+	if l.lockKey == "" {
+		r.Position -= l.limit // the holders stand in line
+	}
+	left, err := s.ttlsLeft(ctx, leases(kvs))
+	if err != nil {
+		return err
+	}
+	for i, kv := range kvs {
+		if left[i] >= 0 {
+			r.Holders = append(r.Holders, Holder{Name: l.holder(kv), Token: kv.CreateRevision, TTLLeft: left[i]})
+		}
+	}
+	return r
+}
+
+// held is the key of the place that holds l with token: l.vacant when nobody
+// holds, l.notHolder when token does not (a waiter's, or no longer).
+func (s *Store) held(ctx context.Context, l line, token int64) (*mvccpb.KeyValue, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	if l.lockKey != "" {
+		resp, err := s.cli.Get(ctx, l.lockKey)
+		switch {
+		case err != nil:
+			return nil, wrap(err)
+		case len(resp.Kvs) == 0:
+			return nil, l.vacant
+		case resp.Kvs[0].CreateRevision != token:
+			return nil, l.notHolder
+		}
+		return resp.Kvs[0], nil
+	}
+	resp, err := s.cli.Txn(ctx).Then(
+		// token's key and those ahead of it, in line
+		clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(token), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend)),
+		clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly()),
+	).Commit()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	switch {
+	case resp.Responses[1].GetResponseRange().Count == 0:
+		return nil, l.vacant
+	case len(kvs) == 0 || kvs[len(kvs)-1].CreateRevision != token || int64(len(kvs)) > l.holding(kvs):
+		return nil, l.notHolder
+	}
+	return kvs[len(kvs)-1], nil
+}
+
+// holding is how many places hold the line whose first keys are kvs.
+func (l line) holding(kvs []*mvccpb.KeyValue) int64 {
+	if l.limit > 0 {
+		return l.limit
+	}
+	return limitOf(kvs)
+}
+
+// Renew renews the lease of the place that holds the line of kind (as a Guard
+// names it) called name with token, and returns its TTL.
+func (s *Store) Renew(ctx context.Context, kind, name string, token int64) (int64, error) {
+	l := lineOf(kind, name)
+	kv, err := s.held(ctx, l, token)
+	if err != nil {
+		return 0, err
+	}
+	return s.renew(ctx, clientv3.LeaseID(kv.Lease), l.vacant)
+}
+
+// Release lets go of the place that holds the line of kind called name with
+// token: the next in line takes it at once. Its key alone goes, never its
+// lease: another client's session may hold other keys on it, and etcdapi's
+// own, empty now, ends by its TTL.
+func (s *Store) Release(ctx context.Context, kind, name string, token int64) error {
+	l := lineOf(kind, name)
+	key := l.lockKey // known: one transaction does
+	if key == "" {
+		kv, err := s.held(ctx, l, token)
+		if err != nil {
+			return err
+		}
+		key = string(kv.Key)
+	}
+	tctx, cancel := s.op(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(tctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", token)).
+		Then(clientv3.OpDelete(key)).
+		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
+		Commit()
+	switch {
+	case err != nil:
+		return wrap(err)
+	case resp.Succeeded:
+		return nil
+	case l.lockKey != "" && len(resp.Responses[0].GetResponseRange().Kvs) > 0:
+		return l.notHolder
+	}
+	return l.vacant // it expired or was released in between
+}
+
+// queue is one line as listed: its live places in arrival order.
+type queue struct {
+	name string
+	kvs  []*mvccpb.KeyValue
+	left []int64 // seconds left on each one's lease
+}
+
+// queues lists the lines under prefix (all of a kind, whose keys are
+// kindPrefix+name+"/"+lease hex, or the one prefix names), by name.
+func (s *Store) queues(ctx context.Context, kindPrefix, prefix string) ([]queue, error) {
+	kvs, left, err := s.leasedKeys(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	order := make([]int, 0, len(kvs))
+	for i := range kvs {
+		if left[i] >= 0 { // a key without a lease (another client's) has 0
+			order = append(order, i)
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(kvs[a].CreateRevision, kvs[b].CreateRevision) })
+	byName := map[string]*queue{}
+	out := []queue{}
+	for _, i := range order {
+		key := strings.TrimPrefix(string(kvs[i].Key), kindPrefix)
+		slash := strings.LastIndex(key, "/")
+		if slash <= 0 {
+			continue // not a place's key
+		}
+		q := byName[key[:slash]]
+		if q == nil {
+			out = append(out, queue{name: key[:slash]})
+			q = &out[len(out)-1]
+			byName[q.name] = q
+		}
+		q.kvs, q.left = append(q.kvs, kvs[i]), append(q.left, left[i])
+	}
+	slices.SortFunc(out, func(a, b queue) int { return cmp.Compare(a.name, b.name) })
+	return out, nil
+}
+
+// awaitEvent watches key (with opts: a prefix, a filter) from revision rev
+// until an event for which done holds. It returns nil then, ctx's error when
+// ctx ends first, ErrUnavailable when the watch breaks.
+func (s *Store) awaitEvent(ctx context.Context, key string, rev int64, done func(*clientv3.Event) bool, opts ...clientv3.OpOption) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for resp := range s.watcher.Watch(clientv3.WithRequireLeader(wctx), key, append(opts, clientv3.WithRev(rev))...) {
+		if err := resp.Err(); err != nil {
+			return ctxOr(ctx, err)
+		}
+		waiterEvents.Add(int64(len(resp.Events)))
+		if slices.ContainsFunc(resp.Events, done) {
+			return nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: watch ended", ErrUnavailable)
+}
+
+// ctxOr is ctx's error when ctx ended (the failure is its doing), etcd's err otherwise.
+func ctxOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return wrap(err)
+}
+
+func leases(kvs []*mvccpb.KeyValue) []clientv3.LeaseID {
+	ids := make([]clientv3.LeaseID, len(kvs))
+	for i, kv := range kvs {
+		ids[i] = clientv3.LeaseID(kv.Lease)
+	}
+	return ids
+}
