@@ -41,3 +41,33 @@ func TestWaiterWhoseKeyWasDeletedIsNeverServed(t *testing.T) {
 		expect(t, call(t, api, "GET", strings.TrimSuffix(p.acquire, "/candidatar"), ""), 404)
 	}
 }
+
+// TestAWaitersTokenHoldsNothing: the create revision of a waiter's key (read
+// from etcd, as any client can) is not a holder's token: renewing or releasing
+// with it is 409, and the waiter stays in line and is served after the holder.
+func TestAWaitersTokenHoldsNothing(t *testing.T) {
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	for _, p := range primitives("fila-sem-poder") {
+		held := decode[obj](t, call(t, api, "POST", p.acquire, fmt.Sprintf(p.body, "dono", 0)))
+		waiter := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, "na-fila", 30))
+		await(t, p.name+" waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
+		newest, err := st.Client().Get(t.Context(), p.waitering, clientv3.WithLastCreate()...)
+		if err != nil || len(newest.Kvs) != 1 {
+			t.Fatalf("the waiter's key: %v %v", newest, err)
+		}
+		waiting := fmt.Sprint(newest.Kvs[0].CreateRevision)
+		route := strings.TrimSuffix(p.acquire, "/candidatar")
+		expect(t, call(t, api, "POST", route+"/renovar", `{"token":`+waiting+`}`), 409)
+		expect(t, call(t, api, "DELETE", p.release+waiting, ""), 409)
+		if n := countKeys(t, p.waitering); n != p.inLine(1) {
+			t.Fatalf("%s: %d keys in line after the waiter's token was used, want %d", p.name, n, p.inLine(1))
+		}
+		expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
+		if r := <-waiter; r.err != nil || r.code != 200 {
+			t.Fatalf("%s waiter: %d %v %v", p.name, r.code, r.body, r.err)
+		} else {
+			expect(t, call(t, api, "DELETE", p.release+token(r.body), ""), 200)
+		}
+	}
+}

@@ -185,10 +185,11 @@ func TestDeregisterDeletesAnInstanceWithoutALease(t *testing.T) {
 	}
 }
 
-// A Go program's concurrency.Session holds a lock, a semaphore place and a key
-// of its own on its one lease. Releasing the lock (with its token, or by
-// force) or the place removes that key alone: the session's other keys and
-// its lease live on. Even a place whose value is exactly what etcdapi writes.
+// A Go program's concurrency.Session holds a lock, a semaphore place, a
+// leadership and a key of its own on its one lease. Releasing the lock (with
+// its token, or by force), the place or the leadership removes that key alone:
+// the session's other keys and its lease live on. Even a place whose value is
+// exactly what etcdapi writes.
 func TestReleaseLeavesAForeignSessionAlone(t *testing.T) {
 	ctx := t.Context()
 	cli := st.Client()
@@ -211,6 +212,7 @@ func TestReleaseLeavesAForeignSessionAlone(t *testing.T) {
 		{"/locks/sessao-forcado", `{"holder":"programa-go"}`, "/lock/sessao-forcado"},
 		{"/locks/sessao-token", `{"holder":"programa-go"}`, "/lock/sessao-token?token=%d"},
 		{fmt.Sprintf("/semaphores/sessao/%x", int64(lease)), `{"holder":"programa-go","limite":2,"ttl":30}`, "/semaforo/sessao?token=%d"},
+		{fmt.Sprintf("/election/sessao/%x", int64(lease)), `{"candidato":"programa-go","valor":null}`, "/eleicao/sessao?token=%d"},
 	} {
 		rev := put(tc.key, tc.val)
 		release := tc.release
