@@ -21,15 +21,15 @@ type tokenRequest struct {
 }
 
 // renew renews the grant of kind ("lock", "eleicao", "semaforo") named by the
-// route's one parameter (recurso or nome) that {"token"} holds.
-func (s *server) renew(kind string, problems map[string]string) gin.HandlerFunc {
+// route's parameter param that {"token"} holds.
+func (s *server) renew(kind, param string, problems map[string]string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var r tokenRequest
 		if err := readInto(c, &r, problems, false); err != nil {
 			s.fail(c, err)
 			return
 		}
-		left, err := s.store.Renew(c.Request.Context(), kind, c.Params[0].Value, r.Token)
+		left, err := s.store.Renew(c.Request.Context(), kind, c.Param(param), r.Token)
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -38,8 +38,9 @@ func (s *server) renew(kind string, problems map[string]string) gin.HandlerFunc 
 	}
 }
 
-// release lets go of the leadership or the semaphore place of ?token=N: the
-// next in line takes it at once.
+// release lets go of the leadership or the semaphore place ("eleicao",
+// "semaforo": kind names the answer's field too) of ?token=N: the next in line
+// takes it at once.
 func (s *server) release(kind string, problems map[string]string, done string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		token, err := queryToken(c, problems["token"])

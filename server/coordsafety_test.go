@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,33 +14,94 @@ import (
 const placeLost = "Seu lugar na fila foi removido enquanto aguardava (a chave foi apagada ou o lease acabou): peça de novo"
 
 // TestWaiterWhoseKeyWasDeletedIsNeverServed: a waiter of a lock, an election
-// or a semaphore whose key is deleted by hand (etcdctl del) while it waits is
-// never made holder or leader when what it waited for comes free (etcd#11456):
-// it is told its place was removed (409), and nobody holds it then. (A waiter
-// whose lease ends: TestAWaiterWhoseLeaseIsLostHearsItAtOnce.)
+// or a semaphore whose key is deleted by hand (etcdctl del), or whose key's
+// lease (the one its name gives) is revoked, while it waits is never made
+// holder or leader when what it waited for comes free (etcd#11456): it is told
+// its place was removed (409), and nobody holds it then. (A waiter whose
+// key's lease ends: TestAWaiterWhoseLeaseIsLostHearsItAtOnce.)
 func TestWaiterWhoseKeyWasDeletedIsNeverServed(t *testing.T) {
 	srv := httptest.NewServer(api)
 	defer srv.Close()
-	for _, p := range primitives("lugar-apagado") {
-		held := decode[obj](t, call(t, api, "POST", p.acquire, fmt.Sprintf(p.body, "dono", 0)))
-		waiter := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, "apagado", 30))
-		await(t, p.name+" waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
-		newest, err := st.Client().Get(t.Context(), p.waitering, clientv3.WithLastCreate()...)
-		if err != nil || len(newest.Kvs) != 1 {
-			t.Fatalf("the waiter's key: %v %v", newest, err)
+	ctx := t.Context()
+	for _, remove := range []struct {
+		how string
+		do  func(key string) error
+	}{
+		{"deleted", func(key string) error { _, err := st.Client().Delete(ctx, key); return err }},
+		{"its named lease revoked", func(key string) error {
+			id, err := strconv.ParseInt(key[strings.LastIndex(key, "/")+1:], 16, 64)
+			if err == nil {
+				_, err = st.Client().Revoke(ctx, clientv3.LeaseID(id))
+			}
+			return err
+		}},
+	} {
+		for _, p := range primitives("lugar-apagado") {
+			held := decode[obj](t, call(t, api, "POST", p.acquire, fmt.Sprintf(p.body, "dono", 0)))
+			waiter := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, "apagado", 30))
+			await(t, p.name+" waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
+			newest, err := st.Client().Get(ctx, p.waitering, clientv3.WithLastCreate()...)
+			if err != nil || len(newest.Kvs) != 1 {
+				t.Fatalf("the waiter's key: %v %v", newest, err)
+			}
+			if err := remove.do(string(newest.Kvs[0].Key)); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
+			if r := <-waiter; r.err != nil || r.code != 409 || r.body["erro"] != placeLost {
+				t.Fatalf("%s waiter, key %s: %d %v %v", p.name, remove.how, r.code, r.body, r.err)
+			}
+			if n := countKeys(t, p.keys); n != 0 {
+				t.Fatalf("%s, key %s: %d keys under %s, want none: the waiter holds it", p.name, remove.how, n, p.keys)
+			}
+			expect(t, call(t, api, "GET", strings.TrimSuffix(p.acquire, "/candidatar"), ""), 404)
 		}
-		if _, err := st.Client().Delete(t.Context(), string(newest.Kvs[0].Key)); err != nil {
-			t.Fatal(err)
+	}
+}
+
+// TestRefusalsTellWhereTheWaiterStood: a lock waiter or a candidate whose
+// aguardar runs out while another waits behind it stood first in line
+// (posicao 1: those behind do not count). A lock request that does not wait is
+// refused without a posicao (as the original answered), and writes nothing.
+func TestRefusalsTellWhereTheWaiterStood(t *testing.T) {
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	for _, p := range primitives("onde-estava")[:2] {
+		held := decode[obj](t, call(t, api, "POST", p.acquire, fmt.Sprintf(p.body, "dono", 0)))
+		first := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, "primeiro", 2))
+		await(t, p.name+": the first waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
+		second := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, "segundo", 30))
+		await(t, p.name+": the second waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(2) })
+		r := <-first
+		if r.err != nil || r.code != 409 || fmt.Sprint(r.body["posicao"]) != "1" || r.body[map[string]string{"lock": "holder", "eleicao": "lider"}[p.name]] != "dono" {
+			t.Fatalf("%s: the first waiter out of time: %d %v %v, want 409 naming dono with posicao 1", p.name, r.code, r.body, r.err)
+		}
+		if p.name == "lock" {
+			before := revision(t)
+			code, got := acquire(t, "onde-estava", `{"holder":"apressado"}`)
+			if _, ok := got["posicao"]; code != 409 || ok || got["holder"] != "dono" {
+				t.Fatalf("a lock request that does not wait: %d %v, want 409 naming dono without a posicao", code, got)
+			}
+			if after := revision(t); after != before {
+				t.Fatalf("a refused lock request wrote to etcd: revision %d, then %d", before, after)
+			}
 		}
 		expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
-		if r := <-waiter; r.err != nil || r.code != 409 || r.body["erro"] != placeLost {
-			t.Fatalf("%s waiter whose key was deleted: %d %v %v", p.name, r.code, r.body, r.err)
+		r = <-second
+		if r.err != nil || r.code != 200 {
+			t.Fatalf("%s: the second waiter: %d %v %v", p.name, r.code, r.body, r.err)
 		}
-		if n := countKeys(t, p.keys); n != 0 {
-			t.Fatalf("%s: %d keys under %s, want none: the waiter holds it", p.name, n, p.keys)
-		}
-		expect(t, call(t, api, "GET", strings.TrimSuffix(p.acquire, "/candidatar"), ""), 404)
+		expect(t, call(t, api, "DELETE", p.release+token(r.body), ""), 200)
 	}
+}
+
+// revision is etcd's current revision.
+func revision(t testing.TB) int64 {
+	resp, err := st.Client().Get(t.Context(), "/", clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Header.Revision
 }
 
 // TestAWaitersTokenHoldsNothing: the create revision of a waiter's key (read
@@ -69,5 +131,32 @@ func TestAWaitersTokenHoldsNothing(t *testing.T) {
 		} else {
 			expect(t, call(t, api, "DELETE", p.release+token(r.body), ""), 200)
 		}
+	}
+}
+
+// TestAServedWaiterKeepsNoStandIn: a waiter joins bound to a short stand-in
+// lease; once served, that lease is gone at once (not left to expire), and
+// what it holds is bound to its own lease alone.
+func TestAServedWaiterKeepsNoStandIn(t *testing.T) {
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	for _, p := range primitives("sem-substituto") {
+		held := decode[obj](t, call(t, api, "POST", p.acquire, fmt.Sprintf(p.body, "dono", 0)))
+		waiter := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, "esperando", 30))
+		await(t, p.name+" waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
+		newest, err := st.Client().Get(t.Context(), p.waitering, clientv3.WithLastCreate()...)
+		if err != nil || len(newest.Kvs) != 1 {
+			t.Fatalf("the waiter's key: %v %v", newest, err)
+		}
+		standIn := clientv3.LeaseID(newest.Kvs[0].Lease)
+		expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
+		r := <-waiter
+		if r.err != nil || r.code != 200 {
+			t.Fatalf("%s waiter: %d %v %v", p.name, r.code, r.body, r.err)
+		}
+		if ttl, err := st.Client().TimeToLive(t.Context(), standIn); err != nil || ttl.TTL != -1 {
+			t.Fatalf("%s: the served waiter's stand-in lease %x: %v %v, want it gone", p.name, standIn, ttl, err)
+		}
+		expect(t, call(t, api, "DELETE", p.release+token(r.body), ""), 200)
 	}
 }

@@ -38,19 +38,19 @@ func (s *server) routes(r *gin.Engine) {
 	api.POST("/lock/:recurso", s.acquireLock)
 	api.GET("/lock/:recurso", s.getLock)
 	api.DELETE("/lock/:recurso", s.releaseLock)
-	api.POST("/lock/:recurso/renovar", s.renew("lock", lockProblems))
+	api.POST("/lock/:recurso/renovar", s.renew("lock", "recurso", lockProblems))
 
 	api.GET("/eleicao", s.listElections)
 	api.POST("/eleicao/:nome/candidatar", s.campaign)
 	api.GET("/eleicao/:nome", s.getLeader)
 	api.PUT("/eleicao/:nome", s.proclaim)
-	api.POST("/eleicao/:nome/renovar", s.renew("eleicao", electionProblems))
+	api.POST("/eleicao/:nome/renovar", s.renew("eleicao", "nome", electionProblems))
 	api.DELETE("/eleicao/:nome", s.release("eleicao", electionProblems, "Liderança renunciada"))
 
 	api.GET("/semaforo", s.listSemaphores)
 	api.POST("/semaforo/:nome", s.acquireSlot)
 	api.GET("/semaforo/:nome", s.getSemaphore)
-	api.POST("/semaforo/:nome/renovar", s.renew("semaforo", semaphoreProblems))
+	api.POST("/semaforo/:nome/renovar", s.renew("semaforo", "nome", semaphoreProblems))
 	api.DELETE("/semaforo/:nome", s.release("semaforo", semaphoreProblems, "Vaga liberada"))
 
 	api.GET("/eventos", s.events)

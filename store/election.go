@@ -67,12 +67,12 @@ func (s *Store) Campaign(ctx context.Context, election, name string, value json.
 		value = json.RawMessage("null")
 	}
 	val, _ := json.Marshal(candidateValue{Candidate: name, Value: value})
-	return s.join(ctx, lineOf("eleicao", election), string(val), nil, ttl, wait, nil)
+	return s.join(ctx, electionLine(election), string(val), nil, ttl, wait, nil)
 }
 
 // Leader returns an election's leader, with the seconds left on its lease, and its line.
 func (s *Store) Leader(ctx context.Context, election string) (Election, error) {
-	all, err := s.elections(ctx, lineOf("eleicao", election).prefix)
+	all, err := s.elections(ctx, electionLine(election).prefix)
 	if err != nil {
 		return Election{}, err
 	}
@@ -106,7 +106,7 @@ func (s *Store) elections(ctx context.Context, prefix string) ([]Election, error
 // Proclaim lets the leader announce a new value, as concurrency.Election's
 // Proclaim: the key keeps its lease and its place. It returns the leader's name.
 func (s *Store) Proclaim(ctx context.Context, election string, token int64, value json.RawMessage) (string, error) {
-	kv, err := s.held(ctx, lineOf("eleicao", election), token)
+	kv, err := s.held(ctx, electionLine(election), token)
 	if err != nil {
 		return "", err
 	}

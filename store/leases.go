@@ -91,3 +91,12 @@ func (s *Store) grant(ctx context.Context, ttl int64) (clientv3.LeaseID, error) 
 	}
 	return resp.ID, nil
 }
+
+// leases is the lease of each key (0 for a key without one).
+func leases(kvs []*mvccpb.KeyValue) []clientv3.LeaseID {
+	ids := make([]clientv3.LeaseID, len(kvs))
+	for i, kv := range kvs {
+		ids[i] = clientv3.LeaseID(kv.Lease)
+	}
+	return ids
+}

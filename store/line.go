@@ -11,7 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -41,28 +43,46 @@ var waiterEvents atomic.Int64
 // A line is one lock's, election's or semaphore's: the keys under prefix,
 // named by lease, in arrival order.
 type line struct {
-	prefix  string
-	limit   int64  // how many of the first places hold; 0: as the holders' keys say (a semaphore's limite)
+	prefix string
+	// limit is how many places at the front are served: the first limit
+	// keys hold (an election's leader, a semaphore's holders); in a lock's
+	// line, 1: its first waiter may take the lock's key. 0 when a semaphore's
+	// is not known: then its holders' keys say it (see holding).
+	limit   int64
 	lockKey string // a lock's: where its holder goes, out of line
 	// the errors of a join whose wait ran out, of a token when nobody holds,
 	// and of a token that does not hold while someone does
 	full, vacant, notHolder error
 	holder                  func(*mvccpb.KeyValue) string // whom a holder's key names
+	listsTTLs               bool                          // its refusal shows each holder's seconds left (a semaphore's)
 }
 
-// lineOf is the line of kind (as a Guard names it) called name; a semaphore's
-// limit then comes from its holders' keys.
+func lockLine(resource string) line {
+	return line{prefix: locksQueuePrefix + resource + "/", limit: 1, lockKey: locksPrefix + resource,
+		full: ErrLockHeld, vacant: ErrLockNotFound, notHolder: ErrNotHolder, holder: lockHolder}
+}
+
+func electionLine(name string) line {
+	return line{prefix: electionPrefix + name + "/", limit: 1,
+		full: ErrOtherLeader, vacant: ErrNoLeader, notHolder: ErrNotLeader, holder: candidateName}
+}
+
+func semaphoreLine(name string, limit int64) line {
+	return line{prefix: semaphorePrefix + name + "/", limit: limit,
+		full: ErrNoSlot, vacant: ErrSlotNotFound, notHolder: ErrNotOccupant, holder: slotHolder, listsTTLs: true}
+}
+
+// lineOf is the line of kind, as a Guard names it, called name.
 func lineOf(kind, name string) line {
 	switch kind {
 	case "lock":
-		return line{prefix: locksQueuePrefix + name + "/", limit: 1, lockKey: locksPrefix + name,
-			full: ErrLockHeld, vacant: ErrLockNotFound, notHolder: ErrNotHolder, holder: lockHolder}
+		return lockLine(name)
 	case "eleicao":
-		return line{prefix: electionPrefix + name + "/", limit: 1,
-			full: ErrOtherLeader, vacant: ErrNoLeader, notHolder: ErrNotLeader, holder: candidateName}
+		return electionLine(name)
+	case "semaforo":
+		return semaphoreLine(name, 0)
 	}
-	return line{prefix: semaphorePrefix + name + "/",
-		full: ErrNoSlot, vacant: ErrSlotNotFound, notHolder: ErrNotOccupant, holder: slotHolder}
+	panic("unknown kind of line: " + kind)
 }
 
 // Holder is a place that holds a line: a lock's holder, a leader, one of a
@@ -87,26 +107,28 @@ type place struct {
 	waited  bool // its own lease then needs a fresh TTL when it holds
 }
 
-// join puts a request in line l, its key holding value (a lock's key, once
-// taken, holds what taken says then), and waits up to wait for it to hold. A
-// free lock with nobody in line is taken in the joining transaction; admit,
-// when given, may refuse the line's holders (a semaphore's limit). join
-// returns the token held; a Refusal of kind l.full when the line is full and
-// wait runs out (or is 0); ErrPlaceLost when its key or a lease vanished while
-// it waited. A place that does not hold leaves the line at once.
+// join puts a request in line l with its key holding value, and waits up to
+// wait for it to hold. A lock's key, when taken, holds what taken() returns
+// then; a free lock with nobody in line is taken in the joining transaction,
+// and a lock that cannot be taken at once is refused without joining when
+// wait is 0. admit, when given, may refuse the line's holders (a semaphore's
+// limit). join returns the token held; a Refusal of kind l.full when wait runs
+// out (or is 0) first; ErrPlaceLost when its key or a lease vanished while it
+// waited. A place that does not hold leaves the line at once.
 func (s *Store) join(ctx context.Context, l line, value string, taken func() string, ttl int64, wait time.Duration, admit func(holders []*mvccpb.KeyValue) error) (int64, error) {
 	p, err := s.newPlace(ctx, l.prefix, ttl, wait > 0)
 	if err != nil {
 		return 0, err
 	}
+	tryOnly := l.lockKey != "" && wait == 0
 	enter := []clientv3.Op{
 		clientv3.OpPut(p.key, value, clientv3.WithLease(p.joinLease())),
 		// this key (the newest) and the limit+1 keys just ahead of it
 		clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(l.limit+2), clientv3.WithKeysOnly()),
 		l.opHolders(),
 	}
-	if l.lockKey != "" && wait == 0 {
-		enter = nil // a lock it cannot take at once is refused: it never stands in line
+	if tryOnly {
+		enter = []clientv3.Op{l.opHolders(), opFirst(l.prefix)} // who holds, or takes it next: for the refusal
 	}
 	tctx, cancel := s.op(ctx)
 	txn := s.cli.Txn(tctx)
@@ -121,14 +143,15 @@ func (s *Store) join(ctx context.Context, l line, value string, taken func() str
 	cancel()
 	if err != nil {
 		s.leave(p)
-		return 0, wrap(err)
+		return 0, placeLost(err)
 	}
 	p.token = resp.Header.Revision
 	if l.lockKey != "" && resp.Succeeded {
 		return s.hold(ctx, l, p, p.token)
 	}
-	if enter == nil {
-		return 0, s.refuse(ctx, l, p)
+	if tryOnly {
+		s.leave(p)
+		return 0, s.refusal(ctx, l, resp.Responses)
 	}
 	if admit != nil {
 		if err := admit(resp.Responses[2].GetResponseRange().Kvs); err != nil {
@@ -204,6 +227,9 @@ func (p *place) joinLease() clientv3.LeaseID {
 	return p.lease
 }
 
+// opFirst reads the first key under prefix, with its value.
+func opFirst(prefix string) clientv3.Op { return clientv3.OpGet(prefix, clientv3.WithFirstCreate()...) }
+
 // opHolders reads the line's holders, with their values.
 func (l line) opHolders() clientv3.Op {
 	if l.lockKey != "" {
@@ -215,7 +241,8 @@ func (l line) opHolders() clientv3.Op {
 // awaitTurn waits until fewer than l.limit keys of the line were created
 // before p's. ahead is the l.limit+1 keys just ahead of p, newest first, as
 // read at revision rev. A release concerns one waiter: the first in line
-// (l.limit keys ahead of it, the holders) waits for any of them to go; one
+// (l.limit keys ahead of it: the holders, or a lock's first waiter) waits for
+// any of them to go; one
 // further back waits for the waiter just ahead of it, whose key changes when
 // that one is served (it moves to its own lease, or out of a lock's line) or
 // leaves, and then reads its place again. So a release wakes the first
@@ -232,9 +259,12 @@ func (s *Store) awaitTurn(ctx context.Context, l line, p *place, ahead []*mvccpb
 			}
 		}
 		var err error
-		if next != "" {
-			err = s.awaitEvent(ctx, next, rev+1, func(*clientv3.Event) bool { return true })
-		} else { // first in line, or behind a key that does not move when served (another client's)
+		switch {
+		case next != "":
+			err = s.awaitEvent(ctx, next, rev+1, anyEvent)
+		case len(ahead) == 1: // first in a line of limit 1: the one key ahead goes
+			err = s.awaitEvent(ctx, string(ahead[0].Key), rev+1, anyEvent, clientv3.WithFilterPut())
+		default: // first in line, or behind a key that does not move when served (another client's)
 			err = s.awaitEvent(ctx, l.prefix, rev+1, func(ev *clientv3.Event) bool { return ev.PrevKv == nil || ev.PrevKv.CreateRevision < p.token },
 				clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithPrevKV())
 		}
@@ -283,7 +313,7 @@ func (s *Store) takeLock(ctx context.Context, l line, p *place, taken func() str
 			Commit()
 		cancel()
 		if err != nil {
-			return 0, ctxOr(ctx, err)
+			return 0, ctxOr(ctx, placeLost(err))
 		}
 		if resp.Succeeded {
 			return resp.Header.Revision, nil
@@ -291,7 +321,7 @@ func (s *Store) takeLock(ctx context.Context, l line, p *place, taken func() str
 		if resp.Responses[0].GetResponseRange().Count == 0 {
 			return 0, ErrPlaceLost
 		}
-		if err := s.awaitEvent(ctx, l.lockKey, resp.Header.Revision+1, func(*clientv3.Event) bool { return true }, clientv3.WithFilterPut()); err != nil {
+		if err := s.awaitEvent(ctx, l.lockKey, resp.Header.Revision+1, anyEvent, clientv3.WithFilterPut()); err != nil {
 			return 0, err
 		}
 	}
@@ -319,7 +349,7 @@ func (s *Store) hold(ctx context.Context, l line, p *place, token int64) (int64,
 		}
 		if err != nil {
 			s.leave(p)
-			return 0, wrap(err)
+			return 0, placeLost(err)
 		}
 	}
 	p.stop()
@@ -344,31 +374,45 @@ func (s *Store) leave(p *place) {
 	s.revoke(p.lease)
 }
 
-// refuse takes p out of line and tells who holds and where p stood (1: next).
+// refuse takes p out of line and tells who holds and where p stood.
 func (s *Store) refuse(ctx context.Context, l line, p *place) error {
 	s.leave(p)
 	gctx, cancel := s.op(ctx)
-	now, err := s.cli.Txn(gctx).Then(l.opHolders(),
-		clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(p.token-1), clientv3.WithCountOnly()),
-		clientv3.OpGet(l.prefix, clientv3.WithFirstCreate()...)).Commit()
+	now, err := s.cli.Txn(gctx).Then(l.opHolders(), opFirst(l.prefix),
+		// the keys ahead: keys, not a count (etcd counts before it filters by create revision)
+		clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(p.token-1), clientv3.WithKeysOnly())).Commit()
 	cancel()
 	if err != nil {
 		return wrap(err)
 	}
-	kvs := now.Responses[0].GetResponseRange().Kvs
-	if len(kvs) == 0 { // a lock between two holders: the next, taking it now
-		kvs = now.Responses[2].GetResponseRange().Kvs
+	return s.refusal(ctx, l, now.Responses)
+}
+
+// refusal is the Refusal a read of l's holders, its first key and, when p
+// stood in line, the keys ahead of p (read) makes: the holders (or, between
+// two holders of a lock, the next one, taking it now) and p's place (1: next;
+// 0 when it did not stand in line).
+func (s *Store) refusal(ctx context.Context, l line, read []*etcdserverpb.ResponseOp) error {
+	kvs := read[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		kvs = read[1].GetResponseRange().Kvs
 	}
-	r := &Refusal{Kind: l.full, Holders: []Holder{}, Position: now.Responses[1].GetResponseRange().Count + 1}
-	if l.lockKey == "" {
-		r.Position -= l.limit // the holders stand in line
+	r := &Refusal{Kind: l.full, Holders: make([]Holder, 0, len(kvs))}
+	if len(read) > 2 {
+		r.Position = int64(len(read[2].GetResponseRange().Kvs)) + 1
+		if l.lockKey == "" {
+			r.Position = max(r.Position-l.limit, 1) // the holders stand in line
+		}
 	}
-	left, err := s.ttlsLeft(ctx, leases(kvs))
-	if err != nil {
-		return err
+	left := make([]int64, len(kvs))
+	if l.listsTTLs {
+		var err error
+		if left, err = s.ttlsLeft(ctx, leases(kvs)); err != nil {
+			return err
+		}
 	}
 	for i, kv := range kvs {
-		if left[i] >= 0 {
+		if left[i] >= 0 { // -1: expired a moment ago
 			r.Holders = append(r.Holders, Holder{Name: l.holder(kv), Token: kv.CreateRevision, TTLLeft: left[i]})
 		}
 	}
@@ -523,18 +567,21 @@ func (s *Store) awaitEvent(ctx context.Context, key string, rev int64, done func
 	return fmt.Errorf("%w: watch ended", ErrUnavailable)
 }
 
+// placeLost is ErrPlaceLost when err says a lease of the place was gone (the
+// lease that names its key revoked while it waited), err as wrap makes it otherwise.
+func placeLost(err error) error {
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return ErrPlaceLost
+	}
+	return wrap(err)
+}
+
+func anyEvent(*clientv3.Event) bool { return true }
+
 // ctxOr is ctx's error when ctx ended (the failure is its doing), etcd's err otherwise.
 func ctxOr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	return wrap(err)
-}
-
-func leases(kvs []*mvccpb.KeyValue) []clientv3.LeaseID {
-	ids := make([]clientv3.LeaseID, len(kvs))
-	for i, kv := range kvs {
-		ids[i] = clientv3.LeaseID(kv.Lease)
-	}
-	return ids
 }

@@ -52,11 +52,7 @@ func (s *Store) AcquireLock(ctx context.Context, resource, holder string, ttl in
 		v, _ := json.Marshal(lockValue{Holder: holder, AcquiredAt: time.Now().UTC().Format(time.RFC3339Nano), TTL: ttl})
 		return string(v)
 	}
-	token, err := s.join(ctx, lineOf("lock", resource), string(inLine), taken, ttl, wait, nil)
-	if r, ok := err.(*Refusal); ok && wait == 0 {
-		r.Position = 0 // the original's 409: it never stood in line
-	}
-	return token, err
+	return s.join(ctx, lockLine(resource), string(inLine), taken, ttl, wait, nil)
 }
 
 // lockHolder is whom a lock's key names ("" when another client wrote it).
@@ -85,7 +81,7 @@ func (s *Store) GetLock(ctx context.Context, resource string) (Lock, error) {
 	gctx, cancel := s.op(ctx)
 	resp, err := s.cli.Txn(gctx).Then(
 		clientv3.OpGet(locksPrefix+resource),
-		clientv3.OpGet(lineOf("lock", resource).prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())).Commit()
+		clientv3.OpGet(lockLine(resource).prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())).Commit()
 	cancel()
 	if err != nil {
 		return Lock{}, wrap(err)

@@ -55,8 +55,7 @@ func limitOf(kvs []*mvccpb.KeyValue) int64 {
 // without one, another client's, does not decide); ErrNoSlot with the holders
 // when wait runs out.
 func (s *Store) AcquireSlot(ctx context.Context, name, holder string, limit, ttl int64, wait time.Duration) (int64, error) {
-	l := lineOf("semaforo", name)
-	l.limit = limit
+	l := semaphoreLine(name, limit)
 	val, _ := json.Marshal(slotValue{Holder: holder, Limit: limit, TTL: ttl})
 	return s.join(ctx, l, string(val), nil, ttl, wait, func(holders []*mvccpb.KeyValue) error {
 		for _, kv := range holders {
@@ -70,7 +69,7 @@ func (s *Store) AcquireSlot(ctx context.Context, name, holder string, limit, ttl
 
 // GetSemaphore returns a semaphore's holders, with the seconds left on each, and how many wait.
 func (s *Store) GetSemaphore(ctx context.Context, name string) (Semaphore, error) {
-	all, err := s.semaphores(ctx, lineOf("semaforo", name).prefix)
+	all, err := s.semaphores(ctx, semaphoreLine(name, 0).prefix)
 	if err != nil {
 		return Semaphore{}, err
 	}

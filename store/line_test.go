@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -193,5 +194,44 @@ func TestSemaphoreWaiterBehindAForeignKeyIsServed(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("the waiter behind another client's key not served 15 s after the holders released")
+	}
+}
+
+// TestTheNextLeaderIsNotWokenByThoseBehindIt: the candidate next in line
+// watches the leader's key alone, so candidates that join behind it and give
+// up wake nobody: no watch event reaches a waiter meanwhile.
+func TestTheNextLeaderIsNotWokenByThoseBehindIt(t *testing.T) {
+	const name = "sem-despertar"
+	ctx := context.Background()
+	leader, err := st.Campaign(ctx, name, "lider", nil, 30, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := make(chan slotResult, 1)
+	go func() {
+		token, err := st.Campaign(ctx, name, "proximo", nil, 30, 30*time.Second)
+		next <- slotResult{token, err}
+	}()
+	for keysUnder(t, "/election/"+name+"/") != 2 {
+		time.Sleep(time.Millisecond)
+	}
+	before := store.WaiterEvents()
+	for i := range 10 {
+		if _, err := st.Campaign(ctx, name, fmt.Sprint("impaciente", i), nil, 30, 20*time.Millisecond); !errors.Is(err, store.ErrOtherLeader) {
+			t.Fatalf("candidate %d behind the next one: %v, want ErrOtherLeader", i, err)
+		}
+	}
+	if events := store.WaiterEvents() - before; events != 0 {
+		t.Fatalf("%d watch events reached waiters while 10 candidates joined and left behind the next leader, want 0", events)
+	}
+	if err := st.Release(ctx, "eleicao", name, leader); err != nil {
+		t.Fatal(err)
+	}
+	r := <-next
+	if r.err != nil || r.token <= leader {
+		t.Fatalf("the next leader: %+v", r)
+	}
+	if err := st.Release(ctx, "eleicao", name, r.token); err != nil {
+		t.Fatal(err)
 	}
 }
