@@ -526,7 +526,7 @@ func (s *Store) queues(ctx context.Context, kindPrefix, prefix string) ([]queue,
 		}
 	}
 	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(kvs[a].CreateRevision, kvs[b].CreateRevision) })
-	byName := map[string]*queue{}
+	at := map[string]int{} // a line's index in out
 	out := []queue{}
 	for _, i := range order {
 		key := strings.TrimPrefix(string(kvs[i].Key), kindPrefix)
@@ -534,13 +534,12 @@ func (s *Store) queues(ctx context.Context, kindPrefix, prefix string) ([]queue,
 		if slash <= 0 {
 			continue // not a place's key
 		}
-		q := byName[key[:slash]]
-		if q == nil {
+		n, ok := at[key[:slash]]
+		if !ok {
+			n, at[key[:slash]] = len(out), len(out)
 			out = append(out, queue{name: key[:slash]})
-			q = &out[len(out)-1]
-			byName[q.name] = q
 		}
-		q.kvs, q.left = append(q.kvs, kvs[i]), append(q.left, left[i])
+		out[n].kvs, out[n].left = append(out[n].kvs, kvs[i]), append(out[n].left, left[i])
 	}
 	slices.SortFunc(out, func(a, b queue) int { return cmp.Compare(a.name, b.name) })
 	return out, nil

@@ -235,3 +235,35 @@ func TestTheNextLeaderIsNotWokenByThoseBehindIt(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestListingsKeepInterleavedLines: places of two lines that arrive
+// interleaved (A, B, A) are each listed under their own line, in order.
+func TestListingsKeepInterleavedLines(t *testing.T) {
+	ctx := context.Background()
+	var tokens []int64
+	for _, name := range []string{"intercalado-a", "intercalado-b", "intercalado-a"} {
+		token, err := st.AcquireSlot(ctx, name, "h", 2, 30, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, token)
+	}
+	all, err := st.Semaphores(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holders := map[string][]int64{}
+	for _, sem := range all {
+		for _, h := range sem.Holders {
+			holders[sem.Name] = append(holders[sem.Name], h.Token)
+		}
+	}
+	if a, b := holders["intercalado-a"], holders["intercalado-b"]; !slices.Equal(a, []int64{tokens[0], tokens[2]}) || !slices.Equal(b, []int64{tokens[1]}) {
+		t.Fatalf("listed holders %v, want intercalado-a %v and intercalado-b %v", holders, []int64{tokens[0], tokens[2]}, tokens[1:2])
+	}
+	for i, name := range []string{"intercalado-a", "intercalado-b", "intercalado-a"} {
+		if err := st.Release(ctx, "semaforo", name, tokens[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
