@@ -284,18 +284,26 @@ func (s *Store) awaitTurn(ctx context.Context, l line, p *place, ahead []*mvccpb
 }
 
 // stillWaiting returns key when it is an etcdapi waiter's not served yet: bound
-// to its stand-in lease, not to the lease that names it (see hold). A read of
-// its own: etcd answers a keys-only read without leases.
+// to its stand-in lease, not to the live lease that names it (see hold), so it
+// will change when served. A read of its own: etcd answers a keys-only read
+// without leases. Another client's key never moves: "" for it.
 func (s *Store) stillWaiting(ctx context.Context, key string) (string, error) {
 	gctx, cancel := s.op(ctx)
+	defer cancel()
 	resp, err := s.cli.Get(gctx, key)
-	cancel()
 	if err != nil {
 		return "", ctxOr(ctx, err)
 	}
 	named, perr := strconv.ParseInt(key[strings.LastIndex(key, "/")+1:], 16, 64)
 	if len(resp.Kvs) == 0 || perr != nil || resp.Kvs[0].Lease == 0 || resp.Kvs[0].Lease == named {
 		return "", nil
+	}
+	ttl, err := s.cli.TimeToLive(gctx, clientv3.LeaseID(named))
+	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return "", ctxOr(ctx, err)
+	}
+	if err != nil || ttl.TTL <= 0 {
+		return "", nil // named like a lease that is not there: another client's key
 	}
 	return key, nil
 }
@@ -467,8 +475,8 @@ func (l line) holding(kvs []*mvccpb.KeyValue) int64 {
 func (s *Store) Renew(ctx context.Context, kind, name string, token int64) (int64, error) {
 	l := lineOf(kind, name)
 	kv, err := s.held(ctx, l, token)
-	if err != nil {
-		return 0, err
+	if err != nil || kv.Lease == 0 {
+		return 0, err // without a lease (another client's key) it never expires: 0 s, as listed
 	}
 	return s.renew(ctx, clientv3.LeaseID(kv.Lease), l.vacant)
 }
@@ -530,14 +538,14 @@ func (s *Store) queues(ctx context.Context, kindPrefix, prefix string) ([]queue,
 	out := []queue{}
 	for _, i := range order {
 		key := strings.TrimPrefix(string(kvs[i].Key), kindPrefix)
-		slash := strings.LastIndex(key, "/")
-		if slash <= 0 {
+		name, _, inLine := strings.Cut(key, "/") // a line's name has no "/": a route's parameter
+		if !inLine || name == "" {
 			continue // not a place's key
 		}
-		n, ok := at[key[:slash]]
+		n, ok := at[name]
 		if !ok {
-			n, at[key[:slash]] = len(out), len(out)
-			out = append(out, queue{name: key[:slash]})
+			n, at[name] = len(out), len(out)
+			out = append(out, queue{name: name})
 		}
 		out[n].kvs, out[n].left = append(out[n].kvs, kvs[i]), append(out[n].left, left[i])
 	}
@@ -546,12 +554,16 @@ func (s *Store) queues(ctx context.Context, kindPrefix, prefix string) ([]queue,
 }
 
 // awaitEvent watches key (with opts: a prefix, a filter) from revision rev
-// until an event for which done holds. It returns nil then, ctx's error when
-// ctx ends first, ErrUnavailable when the watch breaks.
+// until an event for which done holds, or etcd compacted its history past rev.
+// It returns nil then, ctx's error when ctx ends first, ErrUnavailable when
+// the watch breaks.
 func (s *Store) awaitEvent(ctx context.Context, key string, rev int64, done func(*clientv3.Event) bool, opts ...clientv3.OpOption) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for resp := range s.watcher.Watch(clientv3.WithRequireLeader(wctx), key, append(opts, clientv3.WithRev(rev))...) {
+		if resp.CompactRevision != 0 {
+			return nil // compacted past rev (a reclaim): what it waited for may be gone; the caller reads again
+		}
 		if err := resp.Err(); err != nil {
 			return ctxOr(ctx, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,5 +266,146 @@ func TestListingsKeepInterleavedLines(t *testing.T) {
 		if err := st.Release(ctx, "semaforo", name, tokens[i]); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A request with a wrong limite stands in line for a moment before it is
+// refused; the limit in use stays the established holders' all the same: a
+// request with theirs is never refused with ErrLimitMismatch meanwhile.
+func TestALimitMismatchNeverCountsAsAHolder(t *testing.T) {
+	const name = "limite-transitorio"
+	ctx := context.Background()
+	h, err := st.AcquireSlot(ctx, name, "h", 2, 30, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Release(ctx, "semaforo", name, h)
+	stop := time.Now().Add(5 * time.Second)
+	var wrong atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for time.Now().Before(stop) && wrong.Load() == 0 {
+			st.AcquireSlot(ctx, name, "errado", 1, 30, 0) // always refused: 2 is in use
+		}
+	})
+	wg.Go(func() {
+		for time.Now().Before(stop) && wrong.Load() == 0 {
+			tok, err := st.AcquireSlot(ctx, name, "certo", 2, 30, 0)
+			var r *store.Refusal
+			if err == nil {
+				st.Release(ctx, "semaforo", name, tok)
+			} else if errors.As(err, &r) && errors.Is(err, store.ErrLimitMismatch) {
+				wrong.Store(r.Limit)
+			}
+		}
+	})
+	wg.Wait()
+	if wrong.Load() != 0 {
+		t.Fatalf("limite 2, the only holder's, refused: ErrLimitMismatch, limite %d in use", wrong.Load())
+	}
+}
+
+// Compaction up to the current revision (POST /cluster/manutencao, or an
+// external cluster's revision-mode auto-compaction) never fails a waiter: its
+// watch starting past the compaction wakes it to read its place again.
+func TestWaitersOutliveACompactionToNow(t *testing.T) {
+	ctx := context.Background()
+	stop := time.Now().Add(3 * time.Second)
+	var compacted, grants atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for time.Now().Before(stop) {
+			if r, err := st.Client().Get(ctx, "/"); err == nil {
+				st.Client().Compact(ctx, r.Header.Revision)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	for g := range 8 {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				tok, err := st.AcquireSlot(ctx, "compacto", fmt.Sprint(g), 2, 10, 2*time.Second)
+				switch {
+				case err == nil:
+					grants.Add(1)
+					st.Release(ctx, "semaforo", "compacto", tok)
+				case errors.Is(err, store.ErrCompacted):
+					if compacted.Add(1) == 1 {
+						t.Logf("first: %v", err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if compacted.Load() > 0 {
+		t.Fatalf("%d acquisitions (of %d granted) failed with ErrCompacted", compacted.Load(), grants.Load())
+	}
+}
+
+// A semaphore waiter (limite 2) just behind another client's key named like a
+// lease (hex) but bound to another lease does not take it for a waiter of
+// etcdapi's (whose key would move when served): when both holders leave, one
+// key is ahead (1 < 2) and the waiter is served.
+func TestAWaiterBehindAForeignKeyNamedLikeALeaseIsServed(t *testing.T) {
+	const name, limit = "estrangeiro-outro", 2
+	ctx := context.Background()
+	var holders []int64
+	for i := range limit {
+		token, err := st.AcquireSlot(ctx, name, fmt.Sprint("h", i), limit, 30, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		holders = append(holders, token)
+	}
+	lease, _ := st.Client().Grant(ctx, 30)
+	defer st.Client().Revoke(ctx, lease.ID)
+	if _, err := st.Client().Put(ctx, "/semaphores/"+name+"/abc", `{"holder":"f","limite":2}`, clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	done := waitInLine(t, name, 1, limit, 8*time.Second)
+	for _, h := range holders {
+		if err := st.Release(ctx, "semaforo", name, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case r := <-done[0]:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		st.Release(ctx, "semaforo", name, r.token)
+	case <-time.After(6 * time.Second):
+		t.Fatalf("not served 6 s after the holders left; at aguardar's end: %v", (<-done[0]).err)
+	}
+}
+
+// A key below an election's line (/election/x/sub/1, another client's) stands
+// in that line, as a join sees it: it is listed in election x, not in "x/sub".
+func TestAForeignKeyBelowALineIsListedInIt(t *testing.T) {
+	ctx := context.Background()
+	lease, _ := st.Client().Grant(ctx, 30)
+	defer st.Client().Revoke(ctx, lease.ID)
+	if _, err := st.Client().Put(ctx, "/election/aninhada/sub/1", "v", clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	e, err := st.Leader(ctx, "aninhada")
+	if err != nil || e.Name != "aninhada" || e.Leader != "1" {
+		t.Fatalf("Leader(aninhada) = %+v %v, want election aninhada led by the key 1", e, err)
+	}
+}
+
+// A lock held through a key without a lease (another client's) never expires:
+// renewing it with its token answers its 0 seconds, as GetLock shows, not "free".
+func TestALockWithoutALeaseRenewsAsHeld(t *testing.T) {
+	ctx := context.Background()
+	resp, err := st.Client().Put(ctx, "/locks/semlease", `{"holder":"x","ttl":5}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Client().Delete(ctx, "/locks/semlease")
+	l, gerr := st.GetLock(ctx, "semlease")
+	if left, err := st.Renew(ctx, "lock", "semlease", resp.Header.Revision); err != nil || left != 0 || gerr != nil {
+		t.Fatalf("GetLock: %+v, %v; Renew with its token: %d %v, want 0 seconds left", l, gerr, left, err)
 	}
 }

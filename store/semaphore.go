@@ -51,16 +51,20 @@ func limitOf(kvs []*mvccpb.KeyValue) int64 {
 
 // AcquireSlot takes a place among a semaphore's limit holders, waiting in line
 // up to wait (see join), and returns its token. A Refusal: ErrLimitMismatch
-// with the limit in use when a holder was written with another limit (a key
-// without one, another client's, does not decide); ErrNoSlot with the holders
-// when wait runs out.
+// with the limit in use when the oldest holder written with a limit (a key
+// without one, another client's, does not decide) has another, so a newer key
+// with a wrong limit, about to be refused, never decides; ErrNoSlot with the
+// holders when wait runs out.
 func (s *Store) AcquireSlot(ctx context.Context, name, holder string, limit, ttl int64, wait time.Duration) (int64, error) {
 	l := semaphoreLine(name, limit)
 	val, _ := json.Marshal(slotValue{Holder: holder, Limit: limit, TTL: ttl})
 	return s.join(ctx, l, string(val), nil, ttl, wait, func(holders []*mvccpb.KeyValue) error {
 		for _, kv := range holders {
-			if other := slotOf(kv).Limit; other > 0 && other != limit {
-				return &Refusal{Kind: ErrLimitMismatch, Limit: other}
+			if inUse := slotOf(kv).Limit; inUse > 0 { // the oldest holder with a limit decides
+				if inUse != limit {
+					return &Refusal{Kind: ErrLimitMismatch, Limit: inUse}
+				}
+				return nil
 			}
 		}
 		return nil
