@@ -123,8 +123,9 @@ func (s *Store) join(ctx context.Context, l line, value string, taken func() str
 	tryOnly := l.lockKey != "" && wait == 0
 	enter := []clientv3.Op{
 		clientv3.OpPut(p.key, value, clientv3.WithLease(p.joinLease())),
-		// this key (the newest) and the limit+1 keys just ahead of it
-		clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(l.limit+2), clientv3.WithKeysOnly()),
+		// this key (the newest) and the limit+1 keys just ahead of it (with their
+		// leases: etcd answers a keys-only read without them; see stillWaiting)
+		clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(l.limit+2)),
 		l.opHolders(),
 	}
 	if tryOnly {
@@ -254,7 +255,7 @@ func (s *Store) awaitTurn(ctx context.Context, l line, p *place, ahead []*mvccpb
 		var next string // the waiter just ahead, when this one is not first in line
 		if int64(len(ahead)) > l.limit {
 			var err error
-			if next, err = s.stillWaiting(ctx, string(ahead[0].Key)); err != nil {
+			if next, err = s.stillWaiting(ctx, ahead[0]); err != nil {
 				return err
 			}
 		}
@@ -273,7 +274,7 @@ func (s *Store) awaitTurn(ctx context.Context, l line, p *place, ahead []*mvccpb
 		}
 		gctx, cancel := s.op(ctx)
 		resp, err := s.cli.Get(gctx, l.prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend),
-			clientv3.WithLimit(l.limit+1), clientv3.WithMaxCreateRev(p.token-1), clientv3.WithKeysOnly())
+			clientv3.WithLimit(l.limit+1), clientv3.WithMaxCreateRev(p.token-1))
 		cancel()
 		if err != nil {
 			return ctxOr(ctx, err)
@@ -283,21 +284,17 @@ func (s *Store) awaitTurn(ctx context.Context, l line, p *place, ahead []*mvccpb
 	return nil
 }
 
-// stillWaiting returns key when it is an etcdapi waiter's not served yet: bound
-// to its stand-in lease, not to the live lease that names it (see hold), so it
-// will change when served. A read of its own: etcd answers a keys-only read
-// without leases. Another client's key never moves: "" for it.
-func (s *Store) stillWaiting(ctx context.Context, key string) (string, error) {
-	gctx, cancel := s.op(ctx)
-	defer cancel()
-	resp, err := s.cli.Get(gctx, key)
-	if err != nil {
-		return "", ctxOr(ctx, err)
-	}
-	named, perr := strconv.ParseInt(key[strings.LastIndex(key, "/")+1:], 16, 64)
-	if len(resp.Kvs) == 0 || perr != nil || resp.Kvs[0].Lease == 0 || resp.Kvs[0].Lease == named {
+// stillWaiting returns kv's key when it is an etcdapi waiter's not served yet:
+// bound to its stand-in lease, not to the live lease that names it (see hold),
+// so it will change when served. Another client's key never moves: "" for it.
+func (s *Store) stillWaiting(ctx context.Context, kv *mvccpb.KeyValue) (string, error) {
+	key := string(kv.Key)
+	named, err := strconv.ParseInt(key[strings.LastIndex(key, "/")+1:], 16, 64)
+	if err != nil || kv.Lease == 0 || kv.Lease == named {
 		return "", nil
 	}
+	gctx, cancel := s.op(ctx)
+	defer cancel()
 	ttl, err := s.cli.TimeToLive(gctx, clientv3.LeaseID(named))
 	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		return "", ctxOr(ctx, err)
