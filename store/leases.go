@@ -81,9 +81,11 @@ func (s *Store) revoke(id clientv3.LeaseID) error {
 	return wrap(err)
 }
 
-// grant creates a lease of ttl seconds.
+// grant creates a lease of ttl seconds, whatever becomes of ctx meanwhile: a
+// lease etcd granted while its request was being cancelled would be known to
+// nobody, left to its TTL (up to an hour). The caller revokes it when it ends.
 func (s *Store) grant(ctx context.Context, ttl int64) (clientv3.LeaseID, error) {
-	ctx, cancel := s.op(ctx)
+	ctx, cancel := s.op(context.WithoutCancel(ctx))
 	defer cancel()
 	resp, err := s.cli.Grant(ctx, ttl)
 	if err != nil {

@@ -409,3 +409,33 @@ func TestALockWithoutALeaseRenewsAsHeld(t *testing.T) {
 		t.Fatalf("GetLock: %+v, %v; Renew with its token: %d %v, want 0 seconds left", l, gerr, left, err)
 	}
 }
+
+// TestACancelledRequestLeavesNoLease: requests cancelled at any moment of their
+// acquisition (their clients gone, a timeout) leave no lease behind, not even
+// one etcd granted while the request was being cancelled.
+func TestACancelledRequestLeavesNoLease(t *testing.T) {
+	ctx := context.Background()
+	held, err := st.AcquireLock(ctx, "cancelados", "dono", 30, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := st.Client().Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		c, cancel := context.WithTimeout(ctx, time.Duration(i%30)*100*time.Microsecond) // 0 to 2.9 ms
+		st.AcquireLock(c, "cancelados", "impaciente", 30, time.Second)
+		cancel()
+	}
+	after, err := st.Client().Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.Leases) != len(before.Leases) {
+		t.Fatalf("%d leases after 300 cancelled requests, %d before", len(after.Leases), len(before.Leases))
+	}
+	if err := st.Release(ctx, "lock", "cancelados", held); err != nil {
+		t.Fatal(err)
+	}
+}
