@@ -61,8 +61,9 @@ func TestWaiterWhoseKeyWasDeletedIsNeverServed(t *testing.T) {
 
 // TestRefusalsTellWhereTheWaiterStood: a lock waiter or a candidate whose
 // aguardar runs out while another waits behind it stood first in line
-// (posicao 1: those behind do not count). A lock request that does not wait is
-// refused without a posicao (as the original answered), and writes nothing.
+// (posicao 1: those behind do not count). A request that does not wait is
+// refused without writing anything: a lock's without a posicao (as the
+// original answered), a candidate's with the place it would have taken.
 func TestRefusalsTellWhereTheWaiterStood(t *testing.T) {
 	srv := httptest.NewServer(api)
 	defer srv.Close()
@@ -76,15 +77,19 @@ func TestRefusalsTellWhereTheWaiterStood(t *testing.T) {
 		if r.err != nil || r.code != 409 || fmt.Sprint(r.body["posicao"]) != "1" || r.body[map[string]string{"lock": "holder", "eleicao": "lider"}[p.name]] != "dono" {
 			t.Fatalf("%s: the first waiter out of time: %d %v %v, want 409 naming dono with posicao 1", p.name, r.code, r.body, r.err)
 		}
+		// A request that does not wait, while dono holds and segundo waits.
+		before := revision(t)
+		w := call(t, api, "POST", p.acquire, fmt.Sprintf(p.body, "apressado", 0))
+		got := decode[obj](t, w)
 		if p.name == "lock" {
-			before := revision(t)
-			code, got := acquire(t, "onde-estava", `{"holder":"apressado"}`)
-			if _, ok := got["posicao"]; code != 409 || ok || got["holder"] != "dono" {
-				t.Fatalf("a lock request that does not wait: %d %v, want 409 naming dono without a posicao", code, got)
+			if _, ok := got["posicao"]; w.Code != 409 || ok || got["holder"] != "dono" {
+				t.Fatalf("a lock request that does not wait: %d %v, want 409 naming dono without a posicao", w.Code, got)
 			}
-			if after := revision(t); after != before {
-				t.Fatalf("a refused lock request wrote to etcd: revision %d, then %d", before, after)
-			}
+		} else if w.Code != 409 || fmt.Sprint(got["posicao"]) != "2" || got["lider"] != "dono" {
+			t.Fatalf("a candidate that does not wait: %d %v, want 409 naming dono with posicao 2 (behind segundo)", w.Code, got)
+		}
+		if after := revision(t); after != before {
+			t.Fatalf("%s: a refused request that does not wait wrote to etcd: revision %d, then %d", p.name, before, after)
 		}
 		expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
 		r = <-second

@@ -109,10 +109,10 @@ type place struct {
 
 // join puts a request in line l with its key holding value, and waits up to
 // wait for it to hold. A lock's key, when taken, holds what taken() returns
-// then; a free lock with nobody in line is taken in the joining transaction,
-// and a lock that cannot be taken at once is refused without joining when
-// wait is 0. admit, when given, may refuse the line's holders (a semaphore's
-// limit). join returns the token held; a Refusal of kind l.full when wait runs
+// then; a free lock with nobody in line is taken in the joining transaction.
+// When wait is 0, a lock or an election that cannot be had at once is refused
+// without joining. admit, when given, may refuse the line's holders (a
+// semaphore's limit). join returns the token held; a Refusal of kind l.full when wait runs
 // out (or is 0) first; ErrPlaceLost when its key or a lease vanished while it
 // waited. A place that does not hold leaves the line at once.
 func (s *Store) join(ctx context.Context, l line, value string, taken func() string, ttl int64, wait time.Duration, admit func(holders []*mvccpb.KeyValue) error) (int64, error) {
@@ -120,7 +120,6 @@ func (s *Store) join(ctx context.Context, l line, value string, taken func() str
 	if err != nil {
 		return 0, err
 	}
-	tryOnly := l.lockKey != "" && wait == 0
 	enter := []clientv3.Op{
 		clientv3.OpPut(p.key, value, clientv3.WithLease(p.joinLease())),
 		// this key (the newest) and the limit+1 keys just ahead of it (with their
@@ -128,29 +127,37 @@ func (s *Store) join(ctx context.Context, l line, value string, taken func() str
 		clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(l.limit+2)),
 		l.opHolders(),
 	}
+	// A lock free with nobody in line is taken at once; a request that will
+	// not wait for a lock or an election joins only a line it would lead, and
+	// is otherwise refused from this same read, writing nothing.
+	tryOnly := wait == 0 && l.limit == 1 && admit == nil // a semaphore's request is checked against its holders
+	var free []clientv3.Cmp
+	take, orElse := enter, enter
+	if l.lockKey != "" {
+		free = append(free, clientv3.Compare(clientv3.CreateRevision(l.lockKey), "=", 0))
+		take = []clientv3.Op{clientv3.OpPut(l.lockKey, taken(), clientv3.WithLease(p.lease))}
+	}
+	if l.lockKey != "" || tryOnly {
+		free = append(free, clientv3.Compare(clientv3.CreateRevision(l.prefix), "=", 0).WithPrefix())
+	}
 	if tryOnly {
-		enter = []clientv3.Op{l.opHolders(), opFirst(l.prefix)} // who holds, or takes it next: for the refusal
+		orElse = []clientv3.Op{l.opHolders(), opFirst(l.prefix)} // who holds, or takes it next
+		if l.lockKey == "" {
+			orElse = append(orElse, clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())) // all ahead of where it would stand
+		}
 	}
 	tctx, cancel := s.op(ctx)
-	txn := s.cli.Txn(tctx)
-	if l.lockKey != "" {
-		txn = txn.If(clientv3.Compare(clientv3.CreateRevision(l.lockKey), "=", 0), clientv3.Compare(clientv3.CreateRevision(l.prefix), "=", 0).WithPrefix()).
-			Then(clientv3.OpPut(l.lockKey, taken(), clientv3.WithLease(p.lease))).
-			Else(enter...)
-	} else {
-		txn = txn.Then(enter...)
-	}
-	resp, err := txn.Commit()
+	resp, err := s.cli.Txn(tctx).If(free...).Then(take...).Else(orElse...).Commit()
 	cancel()
 	if err != nil {
 		s.leave(p)
 		return 0, placeLost(err)
 	}
 	p.token = resp.Header.Revision
-	if l.lockKey != "" && resp.Succeeded {
+	switch {
+	case l.lockKey != "" && resp.Succeeded:
 		return s.hold(ctx, l, p, p.token)
-	}
-	if tryOnly {
+	case tryOnly && !resp.Succeeded:
 		s.leave(p)
 		return 0, s.refusal(ctx, l, resp.Responses)
 	}
