@@ -37,14 +37,8 @@ func TestWaiterWhoseKeyWasDeletedIsNeverServed(t *testing.T) {
 		}},
 	} {
 		for _, p := range primitives("lugar-apagado") {
-			held := decode[obj](t, call(t, api, "POST", p.acquire, fmt.Sprintf(p.body, "dono", 0)))
-			waiter := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, "apagado", 30))
-			await(t, p.name+" waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
-			newest, err := st.Client().Get(ctx, p.waitering, clientv3.WithLastCreate()...)
-			if err != nil || len(newest.Kvs) != 1 {
-				t.Fatalf("the waiter's key: %v %v", newest, err)
-			}
-			if err := remove.do(string(newest.Kvs[0].Key)); err != nil {
+			held, waiter, key := p.holderAndWaiter(t, srv, fmt.Sprintf(p.body, "dono", 0), "apagado")
+			if err := remove.do(string(key.Key)); err != nil {
 				t.Fatal(err)
 			}
 			expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
@@ -116,14 +110,8 @@ func TestAWaitersTokenHoldsNothing(t *testing.T) {
 	srv := httptest.NewServer(api)
 	defer srv.Close()
 	for _, p := range primitives("fila-sem-poder") {
-		held := decode[obj](t, call(t, api, "POST", p.acquire, fmt.Sprintf(p.body, "dono", 0)))
-		waiter := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, "na-fila", 30))
-		await(t, p.name+" waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
-		newest, err := st.Client().Get(t.Context(), p.waitering, clientv3.WithLastCreate()...)
-		if err != nil || len(newest.Kvs) != 1 {
-			t.Fatalf("the waiter's key: %v %v", newest, err)
-		}
-		waiting := fmt.Sprint(newest.Kvs[0].CreateRevision)
+		held, waiter, key := p.holderAndWaiter(t, srv, fmt.Sprintf(p.body, "dono", 0), "na-fila")
+		waiting := fmt.Sprint(key.CreateRevision)
 		route := strings.TrimSuffix(p.acquire, "/candidatar")
 		expect(t, call(t, api, "POST", route+"/renovar", `{"token":`+waiting+`}`), 409)
 		expect(t, call(t, api, "DELETE", p.release+waiting, ""), 409)
@@ -146,14 +134,8 @@ func TestAServedWaiterKeepsNoStandIn(t *testing.T) {
 	srv := httptest.NewServer(api)
 	defer srv.Close()
 	for _, p := range primitives("sem-substituto") {
-		held := decode[obj](t, call(t, api, "POST", p.acquire, fmt.Sprintf(p.body, "dono", 0)))
-		waiter := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, "esperando", 30))
-		await(t, p.name+" waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
-		newest, err := st.Client().Get(t.Context(), p.waitering, clientv3.WithLastCreate()...)
-		if err != nil || len(newest.Kvs) != 1 {
-			t.Fatalf("the waiter's key: %v %v", newest, err)
-		}
-		standIn := clientv3.LeaseID(newest.Kvs[0].Lease)
+		held, waiter, key := p.holderAndWaiter(t, srv, fmt.Sprintf(p.body, "dono", 0), "esperando")
+		standIn := clientv3.LeaseID(key.Lease)
 		expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
 		r := <-waiter
 		if r.err != nil || r.code != 200 {

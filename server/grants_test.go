@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -28,6 +29,21 @@ func (p primitive) inLine(n int64) int64 {
 		return n + 1
 	}
 	return n
+}
+
+// holderAndWaiter has p taken with holderBody, then puts a waiter called who
+// (aguardar 30 s) in line behind it: the holder's answer, the waiter's answer
+// to come, and the waiter's key in line.
+func (p primitive) holderAndWaiter(t testing.TB, srv *httptest.Server, holderBody, who string) (obj, <-chan result, *mvccpb.KeyValue) {
+	t.Helper()
+	held := decode[obj](t, call(t, api, "POST", p.acquire, holderBody))
+	waiter := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, who, 30))
+	await(t, p.name+": the waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
+	newest, err := st.Client().Get(context.Background(), p.waitering, clientv3.WithLastCreate()...)
+	if err != nil || len(newest.Kvs) != 1 {
+		t.Fatalf("the waiter's key: %v %v", newest, err)
+	}
+	return held, waiter, newest.Kvs[0]
 }
 
 func primitives(name string) []primitive {
@@ -74,14 +90,8 @@ func TestAWaiterWhoseLeaseIsLostHearsItAtOnce(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			long := strings.Replace(fmt.Sprintf(p.body, "dono", 0), `"ttl":5`, `"ttl":60`, 1) // outlives the wait
-			held := decode[obj](t, call(t, api, "POST", p.acquire, long))
-			waiter := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, "esperando", 30))
-			await(t, "the waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(1) })
-			newest, err := st.Client().Get(context.Background(), p.waitering, clientv3.WithLastCreate()...)
-			if err != nil || len(newest.Kvs) != 1 {
-				t.Fatalf("the waiter's key: %v %v", newest, err)
-			}
-			if _, err := st.Client().Revoke(context.Background(), clientv3.LeaseID(newest.Kvs[0].Lease)); err != nil {
+			held, waiter, key := p.holderAndWaiter(t, srv, long, "esperando")
+			if _, err := st.Client().Revoke(context.Background(), clientv3.LeaseID(key.Lease)); err != nil {
 				t.Fatal(err)
 			}
 			lost := time.Now()

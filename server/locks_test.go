@@ -356,31 +356,26 @@ func TestWaiterOutlastingItsTTLIsServedWithAFreshTTL(t *testing.T) {
 	if err != nil || code != 200 {
 		t.Fatalf("first holder: %d %v %v", code, first, err)
 	}
-	type answer struct {
-		code int
-		got  obj
-		err  error
-	}
-	waiter := make(chan answer, 1)
-	go func() {
-		code, got, err := sendJSON(http.DefaultClient, "POST", srv.URL+"/lock/paciente", `{"holder":"paciente","ttl":5,"aguardar":20}`)
-		waiter <- answer{code, got, err}
-	}()
-	time.Sleep(7 * time.Second) // the waiter's 5 s TTL would run out, were it not renewed
+	waiter := async(http.DefaultClient, "POST", srv.URL+"/lock/paciente", `{"holder":"paciente","ttl":5,"aguardar":20}`)
+	await(t, "the waiter in line", func() bool { return countKeys(t, "/locks-fila/paciente/") == 1 })
+	time.Sleep(7 * time.Second) // the time under test: the waiter's 5 s TTL would run out, were it not renewed
 	select {
 	case a := <-waiter:
-		t.Fatalf("the waiter answered while the lock was held: %d %v %v", a.code, a.got, a.err)
+		t.Fatalf("the waiter answered while the lock was held: %d %v %v", a.code, a.body, a.err)
 	default: // still in line
+	}
+	if n := countKeys(t, "/locks-fila/paciente/"); n != 1 {
+		t.Fatalf("%d keys in line after 7 s, want the waiter's", n)
 	}
 	if code, got, err := sendJSON(http.DefaultClient, "DELETE", fmt.Sprintf("%s/lock/paciente?token=%d", srv.URL, num(first, "token")), ""); err != nil || code != 200 {
 		t.Fatalf("release: %d %v %v", code, got, err)
 	}
 	a := <-waiter
-	if a.err != nil || a.code != 200 || a.got["holder"] != "paciente" {
-		t.Fatalf("the waiter after 7 s in line: %d %v %v, want the lock", a.code, a.got, a.err)
+	if a.err != nil || a.code != 200 || a.body["holder"] != "paciente" {
+		t.Fatalf("the waiter after 7 s in line: %d %v %v, want the lock", a.code, a.body, a.err)
 	}
 	code, held, err := sendJSON(http.DefaultClient, "GET", srv.URL+"/lock/paciente", "")
-	if err != nil || code != 200 || num(held, "token") != num(a.got, "token") || num(held, "ttl_restante") < 4 {
+	if err != nil || code != 200 || num(held, "token") != num(a.body, "token") || num(held, "ttl_restante") < 4 {
 		t.Fatalf("the lock as served: %d %v %v, want the waiter's token with a fresh TTL of about 5 s", code, held, err)
 	}
 }
