@@ -68,7 +68,7 @@ func TestRefusalsTellWhereTheWaiterStood(t *testing.T) {
 		second := async(srv.Client(), "POST", srv.URL+p.acquire, fmt.Sprintf(p.body, "segundo", 30))
 		await(t, p.name+": the second waiter in line", func() bool { return countKeys(t, p.waitering) == p.inLine(2) })
 		r := <-first
-		if r.err != nil || r.code != 409 || fmt.Sprint(r.body["posicao"]) != "1" || r.body[map[string]string{"lock": "holder", "eleicao": "lider"}[p.name]] != "dono" {
+		if r.err != nil || r.code != 409 || num(r.body, "posicao") != 1 || r.body[map[string]string{"lock": "holder", "eleicao": "lider"}[p.name]] != "dono" {
 			t.Fatalf("%s: the first waiter out of time: %d %v %v, want 409 naming dono with posicao 1", p.name, r.code, r.body, r.err)
 		}
 		// A request that does not wait, while dono holds and segundo waits.
@@ -79,7 +79,7 @@ func TestRefusalsTellWhereTheWaiterStood(t *testing.T) {
 			if _, ok := got["posicao"]; w.Code != 409 || ok || got["holder"] != "dono" {
 				t.Fatalf("a lock request that does not wait: %d %v, want 409 naming dono without a posicao", w.Code, got)
 			}
-		} else if w.Code != 409 || fmt.Sprint(got["posicao"]) != "2" || got["lider"] != "dono" {
+		} else if w.Code != 409 || num(got, "posicao") != 2 || got["lider"] != "dono" {
 			t.Fatalf("a candidate that does not wait: %d %v, want 409 naming dono with posicao 2 (behind segundo)", w.Code, got)
 		}
 		if after := revision(t); after != before {
