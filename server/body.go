@@ -24,16 +24,15 @@ func readObject(c *gin.Context) (map[string]json.RawMessage, error) {
 	if err != nil {
 		return nil, badRequest("Corpo da requisição ilegível")
 	}
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return nil, badRequest("Corpo JSON obrigatório")
-	}
 	return objectFields(body)
 }
 
 // objectFields splits a JSON object into its fields, each compacted.
 func objectFields(body []byte) (map[string]json.RawMessage, error) {
 	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, badRequest("Corpo JSON obrigatório")
+	}
 	// JSON is UTF-8 (RFC 8259); encoding/json would turn stray bytes into
 	// U+FFFD in some places and store them as sent in others.
 	if !utf8.Valid(body) {
