@@ -94,6 +94,20 @@ func TestRegisterBadInput(t *testing.T) {
 	}
 }
 
+// An instance another client wrote as service "registrar" is not listed: the
+// dashboard reads each listed service, and that one answers 405.
+func TestAForeignServiceNamedLikeTheRouteIsNotListed(t *testing.T) {
+	if _, err := st.Client().Put(t.Context(), "/services/registrar/x", `{"id":"x","endpoint":"http://a:1","status":"active"}`); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Client().Delete(t.Context(), "/services/registrar/x")
+	for _, sc := range decode[[]obj](t, call(t, api, "GET", "/servicos", "")) {
+		if sc["nome"] == "registrar" {
+			t.Fatalf("GET /servicos lists %v, which GET /servicos/registrar cannot read", sc)
+		}
+	}
+}
+
 func TestInstanceExpiresWithoutHeartbeatAndLivesWithThem(t *testing.T) {
 	t.Parallel()
 	gone := register(t, `{"nome":"expira","endpoint":"http://a:1","ttl":5}`)
