@@ -188,7 +188,7 @@ const reload = {
   "/users/": debounce(() => readable(loadUsers, "#users")),
   "/config/app/": null,
   "/services/": debounce(() => readable(loadServices, "#services")),
-  "/locks/": debounce(loadLocks),
+  "/locks/": debounce(() => readable(loadLocks, "#locks")),
   "/election/": debounce(() => loadElections().catch(() => {})),
 };
 function watch(prefix, since) {
