@@ -104,10 +104,10 @@ window.addEventListener("etcdapi:event", ({ detail: ev }) => {
   const put = ev.tipo === "put";
   if (put && ev.chave.startsWith("/config/app/")) {
     const key = ev.chave.slice(12);
-    // A write to a resource after its lock changed hands: the new holder's,
-    // since the old one's, refused, never reaches etcd.
+    // A write to a resource after its lock changed hands. The page sees only
+    // writes that reached etcd: a refused one (409) leaves no event.
     const h = handedOver.get(key);
-    if (h) tick("fencing", `${h.to} escreveu ${key} (revisão ${ev.revisao}); a escrita de ${h.from} foi recusada com 409`);
+    if (h) tick("fencing", `${key} escrito na revisão ${ev.revisao}, depois que o lock passou de ${h.from} para ${h.to}: com a guarda, só o token novo é aceito`);
     else tick("config", `${key} = ${JSON.stringify(ev.valor)} (revisão ${ev.revisao})`);
   }
   if (ev.chave.startsWith("/services/")) {
