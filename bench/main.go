@@ -10,6 +10,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -79,7 +80,10 @@ func main() {
 
 	switch *part {
 	case "restart":
-		printRestart(restart(bin, *dataDir), -1, 0)
+		if *dataDir == "" {
+			check(errors.New("-part restart needs -data: a data dir that -keep kept"))
+		}
+		printRestart(restart(bin, *dataDir), 0, 0)
 		return
 	case "faults":
 		faults(bin, *faultRuns)
@@ -226,11 +230,15 @@ func scale(bin, dir string) {
 	}
 }
 
-// printRestart prints restart's figures; loaded is etcdapi's RSS after the
-// load, 0 if unknown.
+// printRestart prints restart's figures; users and loaded (etcdapi's RSS
+// after the load) are 0 when unknown.
 func printRestart(r restarted, users int, loaded int64) {
-	fmt.Printf("\nRestart on the data dir of %d users (median of 3): /readyz 200 after %s, etcd alone on that data dir with etcdapi's raft and log settings ready after %s (%.0f %%); first correct search after %s (target ≤ 1 s)\n",
-		users, r.ready, r.alone, 100*float64(r.ready)/float64(r.alone), r.searched)
+	of := "the data dir"
+	if users > 0 {
+		of = fmt.Sprintf("the data dir of %d users", users)
+	}
+	fmt.Printf("\nRestart on %s (median of 3): /readyz 200 after %s, etcd alone on that data dir with etcdapi's raft and log settings ready after %s (%.0f %%); first correct search after %s (target ≤ 1 s)\n",
+		of, r.ready, r.alone, 100*float64(r.ready)/float64(r.alone), r.searched)
 	fmt.Printf("\nRSS on that data dir (median of 3, 3 s after ready): etcd alone %.0f MB; etcdapi after a restart %.0f MB, **%+.0f MB** over etcd alone (target ≤ +64 MB)", mb(r.aloneRSS), mb(r.rss), mb(r.rss-r.aloneRSS))
 	if loaded > 0 {
 		fmt.Printf("; after the load %.0f MB, **%+.0f MB**", mb(loaded), mb(loaded-r.aloneRSS))
@@ -608,7 +616,10 @@ func restart(bin, data string) restarted {
 		began = time.Now()
 		p := start(exec.Command(bin), "ETCD_DATA_DIR="+data, "LOG_LEVEL=warn")
 		rs = append(rs, time.Since(began))
-		for {
+		for deadline := time.Now().Add(time.Minute); ; {
+			if time.Now().After(deadline) {
+				check(errors.New("no user \"Reinício Único\" found a minute after the restart: is -data a data dir that -keep kept?"))
+			}
 			resp, err := http.Get(p.api + "/usuarios/buscar?nome=reinicio%20unico")
 			check(err)
 			var found []struct{ Nome string }
