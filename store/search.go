@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -122,10 +121,8 @@ func (s *Store) SearchUsers(ctx context.Context, q string, rev int64, after stri
 		// (One that matched then and no longer does is missed.)
 		want := fold(q)
 		p.Docs = slices.DeleteFunc(p.Docs, func(doc []byte) bool {
-			var u struct {
-				Nome string `json:"nome"`
-			}
-			return json.Unmarshal(doc, &u) != nil || !strings.Contains(fold(u.Nome), want)
+			name, ok := userName(doc)
+			return !ok || !strings.Contains(name, want)
 		})
 	}
 	return p, err
