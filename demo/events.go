@@ -33,10 +33,11 @@ func (c *cluster) carryEvents(w http.ResponseWriter, r *http.Request) {
 	http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	out := server.NewDeadlineWriter(w, 30*time.Second) // a client that stops reading is cut off
 	var (
-		pos       position
-		streaming bool
-		previous  string // the member whose stream broke
-		failures  int    // connections in a row that passed nothing
+		pos        position
+		streaming  bool
+		previous   string // the member whose stream broke
+		failures   int    // connections in a row that passed nothing
+		retryAfter = "1"  // a member's own, when one answered 503 with it (a limit reached)
 	)
 	for ctx.Err() == nil {
 		if failures > 0 {
@@ -46,6 +47,7 @@ func (c *cluster) carryEvents(w http.ResponseWriter, r *http.Request) {
 		live := c.liveMembers()
 		if len(live) == 0 || (!streaming && failures >= 2*len(c.members)) {
 			if !streaming {
+				w.Header().Set("Retry-After", retryAfter)
 				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"erro": "Nenhum membro do cluster respondeu ao /eventos"})
 				return
 			}
@@ -77,6 +79,9 @@ func (c *cluster) carryEvents(w http.ResponseWriter, r *http.Request) {
 			failures++
 			continue
 		case resp.StatusCode >= 500: // a member full of streams, or without etcd
+			if ra := resp.Header.Get("Retry-After"); ra != "" {
+				retryAfter = ra
+			}
 			resp.Body.Close()
 			cancel()
 			failures++

@@ -175,19 +175,25 @@ func (c *cluster) liveMembers() []*member {
 const readyWait = 3 * time.Second
 
 // awaitReady returns once a running member's last /readyz passed, or
-// readyWait after the last fault the supervisor made.
+// readyWait after the last fault the supervisor made, or at once when too few
+// members run for a quorum (no leader is coming: the write gets its 503
+// within the member's REQUEST_TIMEOUT, as any other).
 func (c *cluster) awaitReady(ctx context.Context) {
 	deadline := time.Unix(0, c.suspected.Load()).Add(readyWait)
 	for {
+		running := 0
 		for _, m := range c.members {
 			m.mu.Lock()
-			ready := m.state == "ativo" && !m.unready
+			ativo, ready := m.state == "ativo", m.state == "ativo" && !m.unready
 			m.mu.Unlock()
 			if ready {
 				return
 			}
+			if ativo {
+				running++
+			}
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if 2*running <= len(c.members) || time.Now().After(deadline) || ctx.Err() != nil {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -227,6 +233,12 @@ func (c *cluster) watchHealth(ctx context.Context) {
 		}
 		var wg sync.WaitGroup
 		for _, m := range c.members {
+			m.mu.Lock()
+			ativo := m.state == "ativo"
+			m.mu.Unlock()
+			if !ativo {
+				continue // nothing is sent to a member stopped, isolated or paused (SPEC §6)
+			}
 			wg.Go(func() {
 				asked := c.suspected.Load()
 				req, _ := http.NewRequestWithContext(ctx, "GET", m.api+"/readyz", nil)

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -206,10 +207,11 @@ func TestEventStreamCarriesOverWithLastEventID(t *testing.T) {
 		}
 		after := r.Header.Get("Last-Event-ID")
 		asked <- after + " " + r.URL.RawQuery
+		last, _ := strconv.Atoi(after)
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, ": etcdapi\n\n")
 		for i, e := range events {
-			if e.rev > after {
+			if rev, _ := strconv.Atoi(e.rev); rev > last {
 				io.WriteString(w, event(i))
 			}
 		}
@@ -273,5 +275,90 @@ func TestProxyPassesARefusedConnectionToTheNextMember(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated || hits.Load() != 1 {
 		t.Fatalf("POST after a refused connection: %d, the next member asked %d times; want 201 from it", resp.StatusCode, hits.Load())
+	}
+}
+
+// After a fault the supervisor made, a write waits for a member that has seen
+// the new leader, but not when too few members run for a quorum: no leader is
+// coming, and the write gets its member's 503 at once.
+func TestAWriteIsHeldOnlyWhileALeaderMayCome(t *testing.T) {
+	unavailable := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"erro":"etcd indisponível"}`, http.StatusServiceUnavailable)
+	}))
+	defer unavailable.Close()
+	for _, tc := range []struct {
+		others string // the state of the other two members
+		held   bool
+	}{{"parado", false}, {"ativo", true}} {
+		c := &cluster{cfg: Config{MaxBodyBytes: 1 << 20}, recheck: make(chan struct{}, 1), members: []*member{
+			{name: "n1", api: unavailable.URL, state: "ativo"},
+			{name: "n2", api: "http://127.0.0.1:1", state: tc.others},
+			{name: "n3", api: "http://127.0.0.1:1", state: tc.others},
+		}}
+		c.suspect() // a fault just made: every member unready
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		req := httptest.NewRequestWithContext(ctx, "PUT", "http://supervisor/config/x", strings.NewReader(`{"valor":1}`))
+		resp, err := c.RoundTrip(req)
+		cancel()
+		if tc.held != (err != nil) {
+			t.Fatalf("others %s: %v %v; want held until the deadline: %v", tc.others, resp, err, tc.held)
+		}
+		if err == nil {
+			if resp.Body.Close(); resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("others %s: %d, want the member's 503", tc.others, resp.StatusCode)
+			}
+		}
+	}
+}
+
+// A stream no member would open (each full of streams, 503 with Retry-After)
+// is answered 503 with the members' Retry-After (SPEC §7).
+func TestAStreamNoMemberOpensGetsRetryAfter(t *testing.T) {
+	full := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "7")
+		http.Error(w, `{"erro":"Streams demais"}`, http.StatusServiceUnavailable)
+	}))
+	defer full.Close()
+	c := &cluster{cfg: Config{MaxBodyBytes: 1 << 20}, log: new(tail), members: []*member{
+		{name: "n1", api: full.URL, state: "ativo"},
+		{name: "n2", api: full.URL, state: "ativo"},
+	}}
+	supervisor := httptest.NewServer(c.handler())
+	defer supervisor.Close()
+	resp, err := http.Get(supervisor.URL + "/eventos?prefixo=/config/app/&desde=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "7" {
+		t.Fatalf("%d Retry-After %q, want 503 with the members' Retry-After 7", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// Health checks go to running members only: nothing is sent to a member
+// stopped, isolated or paused (SPEC §6).
+func TestHealthChecksSkipMembersNotRunning(t *testing.T) {
+	var asked [2]atomic.Int64
+	counting := func(i int) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked[i].Add(1) }))
+	}
+	running, paused := counting(0), counting(1)
+	defer running.Close()
+	defer paused.Close()
+	c := &cluster{recheck: make(chan struct{}, 1), members: []*member{
+		{name: "n1", api: running.URL, state: "ativo"},
+		{name: "n2", api: paused.URL, state: "pausado"},
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.watchHealth(ctx)
+	for deadline := time.Now().Add(5 * time.Second); asked[0].Load() < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the running member was not checked three times in 5 s")
+		}
+		c.suspect()
+	}
+	if n := asked[1].Load(); n != 0 {
+		t.Fatalf("the paused member was asked %d times", n)
 	}
 }
