@@ -43,57 +43,43 @@ func (s *Store) guardCmps(ctx context.Context, g Guard) ([]clientv3.Cmp, error) 
 	case "lock":
 		return []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(locksPrefix+g.Resource), "=", g.Token)}, nil
 	}
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	// An election's leader and a semaphore's holders are the first keys under
-	// a prefix, in create order (SPEC §3): find the one with this token.
-	l := lineOf(g.Kind, g.Resource)
-	resp, err := s.cli.Get(ctx, l.prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	kv, err := s.guardHolder(ctx, g)
 	if err != nil {
-		return nil, wrap(err)
+		return nil, err
 	}
-	holders := resp.Kvs[:min(l.holding(resp.Kvs), int64(len(resp.Kvs)))]
-	for _, kv := range holders {
-		if kv.CreateRevision != g.Token {
-			continue
-		}
-		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", g.Token)}
-		if g.Kind == "eleicao" {
-			// Still the first in line: every key under the prefix is as old or newer.
-			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(l.prefix), ">", g.Token-1).WithPrefix())
-		}
-		// A semaphore holder stays one while its key exists: keys ahead only leave.
-		return cmps, nil
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", g.Token)}
+	if g.Kind == "eleicao" {
+		// Still the first in line: every key under the prefix is as old or newer.
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(lineOf(g.Kind, g.Resource).prefix), ">", g.Token-1).WithPrefix())
 	}
-	current := firstCreate(holders)
-	if g.Kind == "semaforo" && len(holders) > 0 {
-		current = holders[len(holders)-1].CreateRevision // the latest grant
-	}
-	return nil, &StaleGuardError{Guard: g, Current: current}
+	// A semaphore holder stays one while its key exists: keys ahead only leave.
+	return cmps, nil
 }
 
-func firstCreate(kvs []*mvccpb.KeyValue) int64 {
-	if len(kvs) == 0 {
-		return 0
+// guardHolder is the key of g's participant if it holds (see held), or
+// *StaleGuardError with the token that holds now: the lock's holder, the
+// leader, a semaphore's latest grant; 0 when nobody holds.
+func (s *Store) guardHolder(ctx context.Context, g Guard) (*mvccpb.KeyValue, error) {
+	holders, err := s.holders(ctx, lineOf(g.Kind, g.Resource))
+	if err != nil {
+		return nil, err
 	}
-	return kvs[0].CreateRevision
+	if kv := withToken(holders, g.Token); kv != nil {
+		return kv, nil
+	}
+	stale := &StaleGuardError{Guard: g}
+	if len(holders) > 0 {
+		stale.Current = holders[len(holders)-1].CreateRevision
+	}
+	return nil, stale
 }
 
 // guardFailed tells, after a transaction carrying g's comparisons failed,
 // whether g is why: *StaleGuardError then, nil when g still holds.
 func (s *Store) guardFailed(ctx context.Context, g Guard) error {
-	if g.Kind != "lock" {
-		_, err := s.guardCmps(ctx, g)
-		return err
+	if g.Kind == "" {
+		return nil
 	}
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	resp, err := s.cli.Get(ctx, locksPrefix+g.Resource, clientv3.WithKeysOnly())
-	if err != nil {
-		return wrap(err)
-	}
-	if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != g.Token {
-		return &StaleGuardError{Guard: g, Current: firstCreate(resp.Kvs)}
-	}
-	return nil
+	_, err := s.guardHolder(ctx, g)
+	return err
 }

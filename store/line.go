@@ -431,39 +431,41 @@ func (s *Store) refusal(ctx context.Context, l line, read []*etcdserverpb.Respon
 	return r
 }
 
-// held is the key of the place that holds l with token: l.vacant when nobody
-// holds, l.notHolder when token does not (a waiter's, or no longer).
-func (s *Store) held(ctx context.Context, l line, token int64) (*mvccpb.KeyValue, error) {
+// holders reads who holds l now, in arrival order: a lock's holder, an
+// election's leader, a semaphore's first limite keys (the limit as its keys say).
+func (s *Store) holders(ctx context.Context, l line) ([]*mvccpb.KeyValue, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	if l.lockKey != "" {
-		resp, err := s.cli.Get(ctx, l.lockKey)
-		switch {
-		case err != nil:
-			return nil, wrap(err)
-		case len(resp.Kvs) == 0:
-			return nil, l.vacant
-		case resp.Kvs[0].CreateRevision != token:
-			return nil, l.notHolder
-		}
-		return resp.Kvs[0], nil
-	}
-	resp, err := s.cli.Txn(ctx).Then(
-		// token's key and those ahead of it, in line
-		clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(token), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend)),
-		clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly()),
-	).Commit()
+	resp, err := s.cli.Do(ctx, l.opHolders())
 	if err != nil {
 		return nil, wrap(err)
 	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
-	switch {
-	case resp.Responses[1].GetResponseRange().Count == 0:
-		return nil, l.vacant
-	case len(kvs) == 0 || kvs[len(kvs)-1].CreateRevision != token || int64(len(kvs)) > l.holding(kvs):
-		return nil, l.notHolder
+	kvs := resp.Get().Kvs
+	return kvs[:min(l.holding(kvs), int64(len(kvs)))], nil
+}
+
+// held is the key of the place that holds l with token: l.vacant when nobody
+// holds, l.notHolder when token does not (a waiter's, or no longer).
+func (s *Store) held(ctx context.Context, l line, token int64) (*mvccpb.KeyValue, error) {
+	holders, err := s.holders(ctx, l)
+	if err != nil {
+		return nil, err
 	}
-	return kvs[len(kvs)-1], nil
+	if kv := withToken(holders, token); kv != nil {
+		return kv, nil
+	}
+	if len(holders) == 0 {
+		return nil, l.vacant
+	}
+	return nil, l.notHolder
+}
+
+// withToken is the key of kvs created at token, or nil.
+func withToken(kvs []*mvccpb.KeyValue, token int64) *mvccpb.KeyValue {
+	if i := slices.IndexFunc(kvs, func(kv *mvccpb.KeyValue) bool { return kv.CreateRevision == token }); i >= 0 {
+		return kvs[i]
+	}
+	return nil
 }
 
 // holding is how many places hold the line whose first keys are kvs.

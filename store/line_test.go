@@ -401,3 +401,42 @@ func TestACancelledRequestLeavesNoLease(t *testing.T) {
 	}
 	release(t, "lock", "cancelados", held)
 }
+
+// A semaphore's holders are the same to its listing, to renovar and to a
+// guarded write, whatever keys stand before the first limite: f1 and f2
+// (another client's, without a limite) hold a line whose first limite, f3's, is 2.
+func TestASemaphoresHoldersAreTheSameToEveryReader(t *testing.T) {
+	const name = "mesmos-ocupantes"
+	ctx := context.Background()
+	lease, err := st.Client().Grant(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Client().Revoke(ctx, lease.ID)
+	var tokens []int64
+	for i, val := range []string{`{}`, `{}`, `{"holder":"f3","limite":2}`} {
+		resp, err := st.Client().Put(ctx, fmt.Sprintf("/semaphores/%s/f%d", name, i+1), val, clientv3.WithLease(lease.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, resp.Header.Revision)
+	}
+	sem, err := st.GetSemaphore(ctx, name)
+	if err != nil || sem.Limit != 2 || len(sem.Holders) != 2 || sem.Holders[1].Token != tokens[1] {
+		t.Fatalf("listed: %+v %v, want f1 and f2 holding with limite 2", sem, err)
+	}
+	if _, err := st.Renew(ctx, "semaforo", name, tokens[1]); err != nil {
+		t.Fatalf("renewing f2, listed as a holder: %v", err)
+	}
+	if _, err := st.Renew(ctx, "semaforo", name, tokens[2]); !errors.Is(err, store.ErrNotOccupant) {
+		t.Fatalf("renewing f3, listed as waiting: %v, want ErrNotOccupant", err)
+	}
+	write := []store.TxnOp{{Kind: "definir", Key: "mesmos-ocupantes", Value: []byte(`1`)}}
+	if _, err := st.Transaction(ctx, nil, write, store.Guard{Kind: "semaforo", Resource: name, Token: tokens[1]}); err != nil {
+		t.Fatalf("a write guarded by f2: %v", err)
+	}
+	var stale *store.StaleGuardError
+	if _, err := st.Transaction(ctx, nil, write, store.Guard{Kind: "semaforo", Resource: name, Token: tokens[2]}); !errors.As(err, &stale) || stale.Current != tokens[1] {
+		t.Fatalf("a write guarded by f3: %v, want stale with f2's token %d holding", err, tokens[1])
+	}
+}
