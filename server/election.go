@@ -46,9 +46,6 @@ func (s *server) campaign(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if r.Valor == nil {
-		r.Valor = json.RawMessage("null")
-	}
 	c.JSON(http.StatusOK, gin.H{"mensagem": "Eleito", "eleicao": c.Param("nome"), "candidato": r.Candidato, "valor": r.Valor, "token": token, "ttl": ttl, "expira_em": expiresAt(ttl)})
 }
 

@@ -63,10 +63,7 @@ func candidateName(kv *mvccpb.KeyValue) string {
 // and ErrOtherLeader comes, a Refusal with the leader and the place the
 // candidate stood (behind the leader; 1: next). It returns the token.
 func (s *Store) Campaign(ctx context.Context, election, name string, value json.RawMessage, ttl int64, wait time.Duration) (int64, error) {
-	if value == nil {
-		value = json.RawMessage("null")
-	}
-	val, _ := json.Marshal(candidateValue{Candidate: name, Value: value})
+	val, _ := json.Marshal(candidateValue{Candidate: name, Value: value}) // a nil value is null
 	return s.join(ctx, electionLine(election), string(val), nil, ttl, wait, nil)
 }
 

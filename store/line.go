@@ -125,7 +125,9 @@ func (s *Store) join(ctx context.Context, l line, value string, taken func() str
 		// this key (the newest) and the limit+1 keys just ahead of it (with their
 		// leases: etcd answers a keys-only read without them; see stillWaiting)
 		clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(l.limit+2)),
-		l.opHolders(),
+	}
+	if admit != nil {
+		enter = append(enter, l.opHolders()) // for admit, in the same transaction
 	}
 	// A lock free with nobody in line is taken at once; a request that will
 	// not wait for a lock or an election joins only a line it would lead, and
@@ -262,7 +264,9 @@ func (s *Store) awaitTurn(ctx context.Context, l line, p *place, ahead []*mvccpb
 		var next string // the waiter just ahead, when this one is not first in line
 		if int64(len(ahead)) > l.limit {
 			var err error
-			if next, err = s.stillWaiting(ctx, ahead[0]); err != nil {
+			if l.lockKey != "" {
+				next = string(ahead[0].Key) // a lock's waiter leaves the line when served: its key goes
+			} else if next, err = s.stillWaiting(ctx, ahead[0]); err != nil {
 				return err
 			}
 		}
