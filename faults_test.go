@@ -309,7 +309,7 @@ func TestDemoLockSetUnderPartitionsPausesAndCrashes(t *testing.T) {
 		workload.Go(func() {
 			// The guard alone (no condition on the list's revision) stands
 			// between a stale holder and the list: a broken guard loses appends.
-			runs[i], errs[i] = testenv.RunHolderSet(p.API, kind, 6, 3, false, func(client, round int) time.Duration {
+			runs[i], errs[i] = testenv.RunHolderSet(p.API, kind, 6, 3, func(client, round int) time.Duration {
 				if client == 0 && round == 1 {
 					return 6 * time.Second
 				}

@@ -8,7 +8,7 @@ import (
 	"etcdapi/internal/testenv"
 )
 
-// Jepsen's lock workload on one member (testenv.RunLockSet): 10 clients, two
+// Jepsen's lock workload on one member (testenv.RunHolderSet): 10 clients, two
 // of them paused past their lock's TTL once, as a GC pause or a closed laptop
 // would. The appends carry the guard alone (no condition on the list's
 // revision), so only the guard can stop a paused holder's stale list from
@@ -24,7 +24,7 @@ func TestLockSetKeepsEveryAcknowledgedAppendInTokenOrder(t *testing.T) {
 	for _, kind := range []testenv.Kind{testenv.Lock, testenv.Election, testenv.Semaphore} {
 		t.Run(kind.Guard, func(t *testing.T) {
 			t.Parallel()
-			run, err := testenv.RunHolderSet(srv.URL, kind, 10, 4, false, func(client, round int) time.Duration {
+			run, err := testenv.RunHolderSet(srv.URL, kind, 10, 4, func(client, round int) time.Duration {
 				if client < 2 && round == 1 {
 					return 6 * time.Second // past the 5 s TTL: the place passes on meanwhile
 				}
