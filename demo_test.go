@@ -181,6 +181,15 @@ func TestDemoMembersDieWithTheSupervisorEvenOnSIGKILL(t *testing.T) {
 			t.Fatalf("%s %s: %d %v", action, name, code, body)
 		}
 	}
+	// Both faults happened, as the kernel and etcd see them.
+	if !paused(*ms[0].PID) {
+		t.Fatalf("%s (pid %d) not stopped after pausar", ms[0].Name, *ms[0].PID)
+	}
+	cli := statusClient(t, ms)
+	within(t, 5*time.Second, ms[1].Name+" isolated: its own status shows no leader", func() bool {
+		s, err := memberStatus(cli, ms[1])
+		return err == nil && s.Leader == 0
+	})
 	p.cmd.Process.Kill()
 	p.exit(t, 2*time.Second)
 	deadline := time.Now().Add(2 * time.Second)
@@ -224,6 +233,12 @@ func alive(pid int) bool {
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	return err == nil && !strings.Contains(string(stat), ") Z ")
+}
+
+// paused tells whether a process is stopped (state T), as SIGSTOP leaves it.
+func paused(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err == nil && strings.Contains(string(stat), ") T ")
 }
 
 func listening(url string) bool {

@@ -180,8 +180,8 @@ func TestDemoPausedMembersAndSIGTERMWithEveryFault(t *testing.T) {
 	if code, body := request[obj](t, "POST", p.API+"/demo/membros/"+old.Name+"/pausar", ""); code != 200 {
 		t.Fatalf("pausar: %d %v", code, body)
 	}
-	if stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", *old.PID)); !strings.Contains(string(stat), ") T ") {
-		t.Fatalf("paused process not stopped: %s", stat)
+	if !paused(*old.PID) {
+		t.Fatalf("paused process %d not stopped", *old.PID)
 	}
 	newLeader, took := newLeaderSeen(t, cli, others[0], oldStatus.Header.MemberId)
 	t.Logf("new leader %x %s after pausing the leader", newLeader, took.Round(time.Millisecond))
@@ -200,6 +200,9 @@ func TestDemoPausedMembersAndSIGTERMWithEveryFault(t *testing.T) {
 	if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+followers[0].Name+"/pausar", ""); code != 200 {
 		t.Fatalf("pausar a follower: %d", code)
 	}
+	if !paused(*followers[0].PID) {
+		t.Fatalf("paused follower %d not stopped", *followers[0].PID)
+	}
 	writesGoOn(t, p, "seguidor-pausado", 10)
 
 	// SIGTERM with one member paused, one isolated and one stopped: nothing
@@ -207,6 +210,10 @@ func TestDemoPausedMembersAndSIGTERMWithEveryFault(t *testing.T) {
 	if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+followers[1].Name+"/isolar", ""); code != 200 {
 		t.Fatalf("isolar: %d", code)
 	}
+	within(t, 5*time.Second, followers[1].Name+" isolated: its own status shows no leader", func() bool {
+		s, err := memberStatus(cli, followers[1])
+		return err == nil && s.Leader == 0
+	})
 	for _, m := range ms {
 		if m.Name != followers[0].Name && m.Name != followers[1].Name {
 			if code, _ := request[obj](t, "POST", p.API+"/demo/membros/"+m.Name+"/parar", ""); code != 200 {
@@ -240,7 +247,13 @@ func TestDemoLockSetUnderPartitionsPausesAndCrashes(t *testing.T) {
 	p, _ := startDemo(t)
 	cli := statusClient(t, demoMembers(t, p))
 	stop := make(chan struct{})
-	faults := make(chan string, 100)
+	type fault struct {
+		member, act, undo string
+		in, out           int  // the supervisor's answers to the fault and to its undo
+		proven, undone    bool // seen to happen, as etcd and the kernel see it; and to be undone
+		midRun            bool // made while the workload ran
+	}
+	faults := make(chan fault, 100)
 	var nemesis sync.WaitGroup
 	nemesis.Go(func() {
 		defer close(faults)
@@ -253,12 +266,17 @@ func TestDemoLockSetUnderPartitionsPausesAndCrashes(t *testing.T) {
 			resp.Body.Close()
 			return resp.StatusCode
 		}
-		for i := 0; ; i++ {
+		for made := 0; ; { // until the workload ends, and each kind of fault was made once at least
+			midRun := true
 			select {
 			case <-stop:
-				return
-			case <-time.After(time.Second):
+				if made >= 3 {
+					return
+				}
+				midRun = false
+			default:
 			}
+			time.Sleep(time.Second)
 			resp, err := client.Get(p.API + "/demo/membros")
 			if err != nil {
 				continue
@@ -275,29 +293,23 @@ func TestDemoLockSetUnderPartitionsPausesAndCrashes(t *testing.T) {
 			if target.Name == "" {
 				continue
 			}
-			leader := target.Name
-			pair := [][2]string{{"isolar", "reconectar"}, {"pausar", "retomar"}, {"parar", "iniciar"}}[i%3]
-			in := act(leader, pair[0])
-			// The fault happened, as etcd and the kernel see it: the isolated
-			// member's own status shows no leader, the paused process is
-			// stopped (T), the killed one is gone.
-			proof := "unproven"
+			pair := [][2]string{{"isolar", "reconectar"}, {"pausar", "retomar"}, {"parar", "iniciar"}}[made%3]
+			f := fault{member: target.Name, act: pair[0], undo: pair[1], midRun: midRun, in: act(target.Name, pair[0])}
+			// The fault happened: the isolated member's own status shows no
+			// leader, the paused process is stopped (T), the killed one is gone.
 			for began := time.Now(); time.Since(began) < 1500*time.Millisecond; time.Sleep(50 * time.Millisecond) {
-				stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", *target.PID))
 				st, err := memberStatus(cli, target)
-				switch {
-				case pair[0] == "isolar" && err == nil && st.Leader == 0,
-					pair[0] == "pausar" && strings.Contains(string(stat), ") T "),
-					pair[0] == "parar" && !alive(*target.PID):
-					proof = "proven"
-				}
-				if proof == "proven" {
-					time.Sleep(1500*time.Millisecond - time.Since(began))
-					break
-				}
+				f.proven = f.proven || (f.act == "isolar" && err == nil && st.Leader == 0) ||
+					(f.act == "pausar" && paused(*target.PID)) || (f.act == "parar" && !alive(*target.PID))
 			}
-			out := act(leader, pair[1])
-			faults <- fmt.Sprintf("%s %s: %d (%s), %s: %d", leader, pair[0], in, proof, pair[1], out)
+			f.out = act(target.Name, pair[1])
+			// Undone: the member follows a leader again, by its own status.
+			for began := time.Now(); !f.undone && time.Since(began) < 10*time.Second; time.Sleep(50 * time.Millisecond) {
+				st, err := memberStatus(cli, target)
+				f.undone = err == nil && st.Leader != 0
+			}
+			faults <- f
+			made++
 		}
 	})
 	// A lock, an election's leader and a semaphore's one place, side by side.
@@ -321,16 +333,21 @@ func TestDemoLockSetUnderPartitionsPausesAndCrashes(t *testing.T) {
 	close(stop)
 	nemesis.Wait()
 	var done []string
+	made, midRun := map[string]bool{}, 0
 	for f := range faults {
-		done = append(done, f)
-		if strings.Contains(f, ": 0") || strings.Count(f, ": 200") != 2 || !strings.Contains(f, "(proven)") {
-			t.Errorf("fault not applied, or not seen to happen: %s", f)
+		done = append(done, fmt.Sprintf("%s %s: %d, %s: %d", f.member, f.act, f.in, f.undo, f.out))
+		made[f.act] = true
+		if f.midRun {
+			midRun++
+		}
+		if f.in != 200 || f.out != 200 || !f.proven || !f.undone {
+			t.Errorf("fault not applied, not seen to happen or not undone: %+v", f)
 		}
 	}
-	t.Logf("faults: %v", done)
-	if len(done) < 2 {
-		t.Fatalf("%d faults: the run proves nothing", len(done))
+	if len(made) != 3 || midRun < 2 {
+		t.Errorf("faults made: %v (%d while the workload ran), want an isolation, a pause and a crash, two of them while it ran", done, midRun)
 	}
+	t.Logf("faults: %v, %d while the workload ran", done, midRun)
 	for i, run := range runs {
 		if errs[i] != nil {
 			t.Fatalf("%s: %v", kinds[i].Guard, errs[i])

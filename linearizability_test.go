@@ -568,8 +568,7 @@ func TestLinearizabilityWithPartitionsAndPausesInTheDemo(t *testing.T) {
 				})
 			case "pausar":
 				within(t, time.Second, victim.Name+" stopped (state T)", func() bool {
-					stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", *victim.PID))
-					return strings.Contains(string(stat), ") T ")
+					return paused(*victim.PID)
 				})
 			}
 			if sc.leader {
