@@ -119,6 +119,9 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 	if code, got := guarded(a, `{"valor":"de worker-a"}`); code != 409 || got["token_atual"] != float64(b) {
 		t.Fatalf("worker-a's write with its old token %d: %d %v, want 409 with token_atual %d", a, code, got, b)
 	}
+	if code, got := request[obj](t, "GET", api+"/config/fatura", ""); code != 404 {
+		t.Fatalf("after worker-a's refused write: %d %v, want nothing written", code, got)
+	}
 	if code, got := guarded(b, `{"valor":"de worker-b"}`); code != 200 {
 		t.Fatalf("worker-b's write with token %d: %d %v", b, code, got)
 	}
@@ -156,6 +159,9 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 		}
 	})
 	old := eval(leaderRow)
+	mu.Lock()
+	clear(codes) // from the stop on
+	mu.Unlock()
 	click(fmt.Sprintf(`#cluster tr[data-nome=%q] button.parar`, old))
 	newLeader := waitFor("new leader on the page", fmt.Sprintf(`(%s) !== "" && (%s) !== %q && document.querySelector('#cluster tr[data-nome=%q]').dataset.estado !== "ativo"`, leaderRow, leaderRow, old, old), 5*time.Second)
 	waitFor("tour: failover with writes going on", done("failover"), 5*time.Second)
@@ -168,8 +174,10 @@ func TestDemoDashboardInARealBrowser(t *testing.T) {
 		}
 		return n
 	}
-	for deadline := time.Now().Add(10 * time.Second); answered() < 10 && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond) // ten writes answered since the stop, whatever their status
+	for deadline := time.Now().Add(10 * time.Second); answered() < 10; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) { // ten writes answered since the stop, whatever their status
+			t.Fatalf("%d writes answered in 10 s after the leader was stopped", answered())
+		}
 	}
 	close(stop)
 	writer.Wait()
