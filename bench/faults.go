@@ -134,11 +134,21 @@ func medianDuration(ds []time.Duration) time.Duration {
 	return ds[len(ds)/2].Round(time.Millisecond)
 }
 
+// statusClients keeps one client per member: a poll must not dial while it
+// times a fault.
+var statusClients sync.Map // url -> *clientv3.Client
+
 // statusOf is etcd's own status of the member at url, nil if it does not answer.
 func statusOf(url string) *clientv3.StatusResponse {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: time.Second})
-	check(err)
-	defer cli.Close()
+	c, ok := statusClients.Load(url)
+	if !ok {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: time.Second})
+		check(err)
+		if c, ok = statusClients.LoadOrStore(url, cli); ok {
+			cli.Close()
+		}
+	}
+	cli := c.(*clientv3.Client)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	st, err := cli.Status(ctx, url)

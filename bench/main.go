@@ -642,8 +642,7 @@ func restart(bin, data string) restarted {
 		saveProfile(srv, "heap-restart", "heap")
 		srv.stop()
 	}
-	mid := func(ds []time.Duration) time.Duration { slices.Sort(ds); return ds[1].Round(time.Millisecond) }
 	slices.Sort(rss)
 	slices.Sort(aloneRSS)
-	return restarted{ready: mid(rs), alone: mid(es), searched: mid(ss), rss: rss[1], aloneRSS: aloneRSS[1]}
+	return restarted{ready: medianDuration(rs), alone: medianDuration(es), searched: medianDuration(ss), rss: rss[1], aloneRSS: aloneRSS[1]}
 }
