@@ -11,7 +11,6 @@ import (
 	"log"
 	"net/http"
 	"net/http/httputil"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,7 +33,7 @@ func (c *cluster) handler() http.Handler {
 	mux.HandleFunc("POST /demo/membros/{nome}/reconectar", c.auth(c.reconnectMember))
 	mux.HandleFunc("POST /demo/membros/{nome}/pausar", c.auth(c.pauseMember))
 	mux.HandleFunc("POST /demo/membros/{nome}/retomar", c.auth(c.resumeMember))
-	mux.HandleFunc("/demo/", c.auth(c.noRoute))
+	mux.HandleFunc("/demo/", c.auth(noRoute(mux)))
 	mux.HandleFunc("GET /eventos", c.carryEvents)
 	mux.Handle("/", c.passOn(&httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -373,26 +372,22 @@ func (c *cluster) member(w http.ResponseWriter, r *http.Request) *member {
 	return nil
 }
 
-// demoActions are the routes POST /demo/membros/{nome}/{ação}.
-var demoActions = []string{"parar", "iniciar", "isolar", "reconectar", "pausar", "retomar"}
-
-// noRoute answers what no /demo/ route took, as the members answer theirs:
-// 405 for an action asked with another method than POST, 404 for the rest.
-func (c *cluster) noRoute(w http.ResponseWriter, r *http.Request) {
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/demo/membros/"), "/")
-	allow := ""
-	switch {
-	case r.URL.Path == "/demo/membros":
-		allow = http.MethodGet
-	case len(parts) == 2 && slices.Contains(demoActions, parts[1]):
-		allow = http.MethodPost
+// noRoute answers what no /demo/ route of mux took, as the members answer
+// theirs: 405 with Allow for a route asked with another method, 404 for the
+// rest. (The catch-all /demo/ would otherwise take them all, any method.)
+func noRoute(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			probe := r.Clone(r.Context())
+			probe.Method = method
+			if _, pattern := mux.Handler(probe); pattern != "/demo/" {
+				w.Header().Set("Allow", method)
+				writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"erro": "Método não permitido: use " + method})
+				return
+			}
+		}
+		writeJSON(w, http.StatusNotFound, map[string]string{"erro": "Rota não encontrada"})
 	}
-	if allow != "" {
-		w.Header().Set("Allow", allow)
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"erro": "Método não permitido: use " + allow})
-		return
-	}
-	writeJSON(w, http.StatusNotFound, map[string]string{"erro": "Rota não encontrada"})
 }
 
 // auth asks for API_TOKEN, as the members do.
