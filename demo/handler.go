@@ -350,6 +350,8 @@ func (c *cluster) startMember(w http.ResponseWriter, r *http.Request) {
 	switch err := c.start(context.WithoutCancel(r.Context()), m); {
 	case errors.Is(err, errRunning):
 		writeJSON(w, http.StatusConflict, map[string]string{"erro": sentence(err)})
+	case errors.Is(err, errClosing):
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"erro": sentence(err)})
 	case err != nil:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"erro": "O membro não voltou dentro de STARTUP_TIMEOUT"})
 	default:

@@ -179,6 +179,11 @@ func TestNoMemberStartsOnceStopHasBegun(t *testing.T) {
 	if err := c.start(context.Background(), m); !errors.Is(err, errClosing) || m.cmd != nil {
 		t.Fatalf("start after stop: %v, process %v; want errClosing and no process", err, m.cmd)
 	}
+	w := httptest.NewRecorder()
+	c.handler().ServeHTTP(w, httptest.NewRequest("POST", "http://localhost/demo/membros/n1/iniciar", nil))
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "O demo está encerrando") {
+		t.Fatalf("iniciar once stop has begun: %d %s, want 503 saying the demo is closing", w.Code, w.Body)
+	}
 }
 
 // When the member behind a stream breaks it, the next member is asked with
