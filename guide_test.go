@@ -91,6 +91,9 @@ func TestWorkshopGuideAsWritten(t *testing.T) {
 		close(out)
 	}()
 
+	// A command that fails (curl that cannot connect, a bad flag) says so,
+	// whether or not the guide shows the block's output.
+	fmt.Fprintln(stdin, `trap 'echo "@@failed@@ $BASH_COMMAND (exit $?)"' ERR`)
 	ran := 0
 	for i, step := range guideSteps(t) {
 		if strings.Contains(step.commands, "go run . demo") || strings.Contains(step.commands, "while true") {
@@ -108,6 +111,8 @@ func TestWorkshopGuideAsWritten(t *testing.T) {
 				}
 				if l == marker {
 					done = true
+				} else if failed, ok := strings.CutPrefix(l, "@@failed@@ "); ok {
+					t.Fatalf("docs/oficina.md:%d: %s", step.line, failed)
 				} else if l = strings.TrimRight(l, "\r"); l != "" {
 					got = append(got, l)
 				}
