@@ -234,8 +234,8 @@ func alive(pid int) bool {
 }
 
 // paused tells whether a process is stopped (state T), as SIGSTOP leaves it.
-// paused reads the process state from /proc. SIGSTOP lands once the process
-// is next scheduled, not when kill returns: callers await it with within.
+// The stop lands once the process is next scheduled, not when kill returns:
+// callers await it with within.
 func paused(pid int) bool {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	return err == nil && strings.Contains(string(stat), ") T ")
