@@ -29,7 +29,7 @@ func readObject(c *gin.Context) (map[string]json.RawMessage, error) {
 
 // objectFields splits a JSON object into its fields, each compacted.
 func objectFields(body []byte) (map[string]json.RawMessage, error) {
-	body = bytes.TrimSpace(body)
+	body = bytes.Trim(body, " \t\r\n") // JSON's whitespace only (RFC 8259): not \f, \v, NBSP
 	if len(body) == 0 {
 		return nil, badRequest("Corpo JSON obrigatório")
 	}
