@@ -191,3 +191,70 @@ func TestWaitersOfAKilledProcessLeaveTheLineWithinSeconds(t *testing.T) {
 	}
 	t.Logf("waiters gone %s after the kill", time.Since(killed).Round(100*time.Millisecond))
 }
+
+// A waiter whose server can no longer reach etcd (its only member killed)
+// hears 503, as every other request then does: not 409 "place lost", which
+// says another client took its place away, and not after its whole aguardar.
+func TestWaitersHear503WhenEtcdIsGone(t *testing.T) {
+	members := testenv.NewEtcdCluster(t, 1)
+	members[0].Start(t)
+	p := start(t, externalEnv(members[0].ClientURL)).ready(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{members[0].ClientURL}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	lines := []struct {
+		path, body, line string
+		waiting          int64 // keys under line with the waiter in it
+	}{
+		{"/lock/longe", `{"holder":"%s","ttl":60,"aguardar":%d}`, "/locks-fila/longe/", 1},
+		{"/eleicao/longe/candidatar", `{"candidato":"%s","ttl":60,"aguardar":%d}`, "/election/longe/", 2},
+		{"/semaforo/longe", `{"holder":"%s","limite":1,"ttl":60,"aguardar":%d}`, "/semaphores/longe/", 2},
+	}
+	type answer struct {
+		path string
+		code int
+		body obj
+	}
+	answers := make(chan answer, len(lines))
+	for _, l := range lines {
+		if code, got := request[obj](t, "POST", p.API+l.path, fmt.Sprintf(l.body, "dono", 0)); code != 200 {
+			t.Fatalf("%s: %d %v", l.path, code, got)
+		}
+		go func() { // no t.Fatal here: an error is an answer of code 0
+			a := answer{path: l.path, body: obj{}}
+			resp, err := http.Post(p.API+l.path, "application/json", strings.NewReader(fmt.Sprintf(l.body, "esperando", 60)))
+			if err != nil {
+				a.body["erro"] = err.Error()
+			} else {
+				a.code = resp.StatusCode
+				decodeInto(resp, &a.body)
+				resp.Body.Close()
+			}
+			answers <- a
+		}()
+	}
+	for _, l := range lines {
+		eventually(t, "a waiter in "+l.line, 5*time.Second, func() bool {
+			resp, err := cli.Get(context.Background(), l.line, clientv3.WithPrefix(), clientv3.WithCountOnly())
+			return err == nil && resp.Count == l.waiting
+		})
+	}
+	members[0].Kill()
+	if listening(members[0].ClientURL) {
+		t.Fatal("etcd still listens after its kill")
+	}
+	killed := time.Now()
+	for range lines {
+		select {
+		case a := <-answers:
+			if a.code != 503 {
+				t.Fatalf("%s waiting while etcd is gone: %d %v, want 503", a.path, a.code, a.body)
+			}
+			t.Logf("%s: 503 %s after the kill", a.path, time.Since(killed).Round(100*time.Millisecond))
+		case <-time.After(40 * time.Second): // well short of aguardar (60 s)
+			t.Fatal("a waiter still waits 40 s after etcd is gone")
+		}
+	}
+}

@@ -100,7 +100,8 @@ type place struct {
 	lease clientv3.LeaseID // its own, of the client's TTL, which names the key
 	// standIn is the short lease a request that may wait joins with (0 when
 	// it may not wait). While it waits, alive ends when it holds or leaves, or
-	// with the cause ErrPlaceLost when one of its leases is lost.
+	// with the cause ErrPlaceLost when one of its leases is lost (ErrUnavailable
+	// when etcd stopped answering its keep-alives).
 	standIn clientv3.LeaseID
 	alive   context.Context
 	stop    context.CancelFunc
@@ -184,8 +185,11 @@ func (s *Store) join(ctx context.Context, l line, value string, taken func() str
 		token, err = s.takeLock(wctx, l, p, taken)
 	}
 	cancel()
-	switch {
-	case errors.Is(context.Cause(p.alive), ErrPlaceLost):
+	switch cause := context.Cause(p.alive); {
+	case errors.Is(cause, ErrUnavailable):
+		go s.leave(p) // the answer does not wait for etcd to come back
+		return 0, cause
+	case errors.Is(cause, ErrPlaceLost):
 		err = ErrPlaceLost
 	case err == nil:
 		return s.hold(ctx, l, p, token)
@@ -223,10 +227,28 @@ func (s *Store) newPlace(ctx context.Context, prefix string, ttl int64, mayWait 
 		go func() {
 			for range ch { // drained, or the client's queue fills and it complains
 			}
-			lost(ErrPlaceLost) // expired, or etcd unreachable past it (nothing once stopped)
+			if alive.Err() == nil { // not stopped: etcd's client gave the lease up
+				lost(s.whyLost(id))
+			}
 		}()
 	}
 	return p, nil
+}
+
+// whyLost asks etcd why its client stopped keeping lease id alive: the
+// lease is gone (revoked, or expired), and the place with it; or etcd did not
+// answer in time, which is not another client's doing: 503, as for any request.
+func (s *Store) whyLost(id clientv3.LeaseID) error {
+	ctx, cancel := s.op(context.Background())
+	defer cancel()
+	resp, err := s.cli.TimeToLive(ctx, id)
+	switch {
+	case errors.Is(err, rpctypes.ErrLeaseNotFound), err == nil && resp.TTL <= 0:
+		return ErrPlaceLost
+	case err == nil:
+		return fmt.Errorf("%w: a waiter's lease outlived its keep-alive", ErrUnavailable)
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
 // joinLease is the lease the place joins the line with.
