@@ -104,7 +104,27 @@ func TestDemoIsolatedLeaderStepsDownAndComesBackAsAFollower(t *testing.T) {
 	cli := statusClient(t, ms)
 	old, others := leaderAndOthers(t, p)
 	writesGoOn(t, p, "antes-da-particao", 3)
+	// A lock waiter on the member about to be cut off: its member loses the
+	// leader, and the waiter hears 503, not 409 "place lost" nor a long silence.
+	if code, body := request[obj](t, "POST", others[0].API+"/lock/particao", `{"holder":"dono","ttl":60}`); code != 200 {
+		t.Fatalf("lock: %d %v", code, body)
+	}
+	waiter := make(chan int, 1)
+	go func() { // no t.Fatal here: an error is an answer of code 0
+		resp, err := http.Post(old.API+"/lock/particao", "application/json", strings.NewReader(`{"holder":"isolado","ttl":60,"aguardar":60}`))
+		if err != nil {
+			waiter <- 0
+			return
+		}
+		resp.Body.Close()
+		waiter <- resp.StatusCode
+	}()
+	within(t, 5*time.Second, "the waiter in line", func() bool {
+		_, l := request[obj](t, "GET", others[0].API+"/lock/particao", "")
+		return l["fila"] == 1.0
+	})
 
+	isolated := time.Now()
 	if code, body := request[obj](t, "POST", p.API+"/demo/membros/"+old.Name+"/isolar", ""); code != 200 {
 		t.Fatalf("isolar: %d %v", code, body)
 	}
@@ -150,6 +170,15 @@ func TestDemoIsolatedLeaderStepsDownAndComesBackAsAFollower(t *testing.T) {
 	}
 	if iso.Leader != 0 {
 		t.Fatalf("the isolated member still sees a leader: %x", iso.Leader)
+	}
+	select {
+	case code := <-waiter:
+		if code != 503 {
+			t.Fatalf("the lock waiter on the isolated member: %d, want 503", code)
+		}
+		t.Logf("the lock waiter on the isolated member: 503 %s after isolar", time.Since(isolated).Round(time.Millisecond))
+	case <-time.After(30 * time.Second): // well short of its aguardar (60 s)
+		t.Fatal("the lock waiter on the isolated member still waits 30 s on")
 	}
 
 	if code, body := request[obj](t, "POST", p.API+"/demo/membros/"+old.Name+"/reconectar", ""); code != 200 {
