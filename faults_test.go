@@ -104,20 +104,26 @@ func TestDemoIsolatedLeaderStepsDownAndComesBackAsAFollower(t *testing.T) {
 	cli := statusClient(t, ms)
 	old, others := leaderAndOthers(t, p)
 	writesGoOn(t, p, "antes-da-particao", 3)
-	// A lock waiter on the member about to be cut off: its member loses the
-	// leader, and the waiter hears 503, not 409 "place lost" nor a long silence.
+	// A lock waiter on the member about to be cut off: once its member has had
+	// no leader for three election timeouts, etcd ends the waiter's watch (it
+	// requires a leader), and the waiter hears 503, not 409 "place lost" nor a
+	// long silence.
 	if code, body := request[obj](t, "POST", others[0].API+"/lock/particao", `{"holder":"dono","ttl":60}`); code != 200 {
 		t.Fatalf("lock: %d %v", code, body)
 	}
-	waiter := make(chan int, 1)
-	go func() { // no t.Fatal here: an error is an answer of code 0
+	type answer struct {
+		code int // 0: no answer
+		at   time.Time
+	}
+	waiter := make(chan answer, 1)
+	go func() { // no t.Fatal here
 		resp, err := http.Post(old.API+"/lock/particao", "application/json", strings.NewReader(`{"holder":"isolado","ttl":60,"aguardar":60}`))
 		if err != nil {
-			waiter <- 0
+			waiter <- answer{at: time.Now()}
 			return
 		}
 		resp.Body.Close()
-		waiter <- resp.StatusCode
+		waiter <- answer{resp.StatusCode, time.Now()}
 	}()
 	within(t, 5*time.Second, "the waiter in line", func() bool {
 		_, l := request[obj](t, "GET", others[0].API+"/lock/particao", "")
@@ -172,11 +178,11 @@ func TestDemoIsolatedLeaderStepsDownAndComesBackAsAFollower(t *testing.T) {
 		t.Fatalf("the isolated member still sees a leader: %x", iso.Leader)
 	}
 	select {
-	case code := <-waiter:
-		if code != 503 {
-			t.Fatalf("the lock waiter on the isolated member: %d, want 503", code)
+	case a := <-waiter:
+		if a.code != 503 {
+			t.Fatalf("the lock waiter on the isolated member: %d, want 503", a.code)
 		}
-		t.Logf("the lock waiter on the isolated member: 503 %s after isolar", time.Since(isolated).Round(time.Millisecond))
+		t.Logf("the lock waiter on the isolated member: 503 %s after isolar", a.at.Sub(isolated).Round(time.Millisecond))
 	case <-time.After(30 * time.Second): // well short of its aguardar (60 s)
 		t.Fatal("the lock waiter on the isolated member still waits 30 s on")
 	}

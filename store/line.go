@@ -186,13 +186,13 @@ func (s *Store) join(ctx context.Context, l line, value string, taken func() str
 	}
 	cancel()
 	switch cause := context.Cause(p.alive); {
+	case err == nil: // its turn came (a lock's key taken): hold checks the place with etcd
+		return s.hold(ctx, l, p, token)
 	case errors.Is(cause, ErrUnavailable):
 		go s.leave(p) // the answer does not wait for etcd to come back
 		return 0, cause
 	case errors.Is(cause, ErrPlaceLost):
 		err = ErrPlaceLost
-	case err == nil:
-		return s.hold(ctx, l, p, token)
 	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		return 0, s.refuse(ctx, l, p)
 	}
