@@ -85,12 +85,8 @@ func TestRefusalsTellWhereTheWaiterStood(t *testing.T) {
 		if after := revision(t); after != before {
 			t.Fatalf("%s: a refused request that does not wait wrote to etcd: revision %d, then %d", p.name, before, after)
 		}
-		expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
-		r = <-second
-		if r.err != nil || r.code != 200 {
-			t.Fatalf("%s: the second waiter: %d %v %v", p.name, r.code, r.body, r.err)
-		}
-		expect(t, call(t, api, "DELETE", p.release+token(r.body), ""), 200)
+		served := p.handOver(t, held, second)
+		expect(t, call(t, api, "DELETE", p.release+token(served), ""), 200)
 	}
 }
 
@@ -118,12 +114,8 @@ func TestAWaitersTokenHoldsNothing(t *testing.T) {
 		if n := countKeys(t, p.waitering); n != p.inLine(1) {
 			t.Fatalf("%s: %d keys in line after the waiter's token was used, want %d", p.name, n, p.inLine(1))
 		}
-		expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
-		if r := <-waiter; r.err != nil || r.code != 200 {
-			t.Fatalf("%s waiter: %d %v %v", p.name, r.code, r.body, r.err)
-		} else {
-			expect(t, call(t, api, "DELETE", p.release+token(r.body), ""), 200)
-		}
+		served := p.handOver(t, held, waiter)
+		expect(t, call(t, api, "DELETE", p.release+token(served), ""), 200)
 	}
 }
 
@@ -136,14 +128,10 @@ func TestAServedWaiterKeepsNoStandIn(t *testing.T) {
 	for _, p := range primitives("sem-substituto") {
 		held, waiter, key := p.holderAndWaiter(t, srv, fmt.Sprintf(p.body, "dono", 0), "esperando")
 		standIn := clientv3.LeaseID(key.Lease)
-		expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
-		r := <-waiter
-		if r.err != nil || r.code != 200 {
-			t.Fatalf("%s waiter: %d %v %v", p.name, r.code, r.body, r.err)
-		}
+		served := p.handOver(t, held, waiter)
 		if ttl, err := st.Client().TimeToLive(t.Context(), standIn); err != nil || ttl.TTL != -1 {
 			t.Fatalf("%s: the served waiter's stand-in lease %x: %v %v, want it gone", p.name, standIn, ttl, err)
 		}
-		expect(t, call(t, api, "DELETE", p.release+token(r.body), ""), 200)
+		expect(t, call(t, api, "DELETE", p.release+token(served), ""), 200)
 	}
 }

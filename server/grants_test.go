@@ -46,6 +46,13 @@ func (p primitive) holderAndWaiter(t testing.TB, srv *httptest.Server, holderBod
 	return held, waiter, newest.Kvs[0]
 }
 
+// handOver releases held, and returns the answer of the waiter that serves.
+func (p primitive) handOver(t testing.TB, held obj, waiter <-chan result) obj {
+	t.Helper()
+	expect(t, call(t, api, "DELETE", p.release+token(held), ""), 200)
+	return got200(t, waiter).body
+}
+
 func primitives(name string) []primitive {
 	return []primitive{
 		{"lock", "/lock/" + name, `{"holder":"%s","ttl":5,"aguardar":%d}`, "/lock/" + name + "?token=", "/locks/" + name, "/locks-fila/" + name + "/"},
