@@ -155,35 +155,8 @@ func TestWaitersOfAKilledProcessLeaveTheLineWithinSeconds(t *testing.T) {
 	members[0].Start(t)
 	holder := start(t, externalEnv(members[0].ClientURL)).ready(t)
 	doomed := start(t, externalEnv(members[0].ClientURL)).ready(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{members[0].ClientURL}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	count := func(prefix string) int64 {
-		resp, err := cli.Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.Count
-	}
-	lines := []struct {
-		path, body, line string
-		waiting          int64 // keys under line with the waiter in it
-	}{
-		{"/lock/fila", `{"holder":"%s","ttl":60,"aguardar":%d}`, "/locks-fila/fila/", 1},
-		{"/eleicao/fila/candidatar", `{"candidato":"%s","ttl":60,"aguardar":%d}`, "/election/fila/", 2},
-		{"/semaforo/fila", `{"holder":"%s","limite":1,"ttl":60,"aguardar":%d}`, "/semaphores/fila/", 2},
-	}
-	for _, l := range lines {
-		if code, body := request[obj](t, "POST", holder.API+l.path, fmt.Sprintf(l.body, "dono", 0)); code != 200 {
-			t.Fatalf("%s: %d %v", l.path, code, body)
-		}
-		go http.Post(doomed.API+l.path, "application/json", strings.NewReader(fmt.Sprintf(l.body, "esperando", 60))) // ends with the process
-	}
-	for _, l := range lines {
-		eventually(t, "a waiter in "+l.line, 5*time.Second, func() bool { return count(l.line) == l.waiting })
-	}
+	count := keyCounter(t, members[0].ClientURL)
+	lines, _ := waiterInEachLine(t, count, holder, doomed) // their answers end with the process
 	doomed.cmd.Process.Kill()
 	killed := time.Now()
 	for _, l := range lines {
@@ -192,39 +165,54 @@ func TestWaitersOfAKilledProcessLeaveTheLineWithinSeconds(t *testing.T) {
 	t.Logf("waiters gone %s after the kill", time.Since(killed).Round(100*time.Millisecond))
 }
 
-// A waiter whose server can no longer reach etcd (its only member killed)
-// hears 503, as every other request then does: not 409 "place lost", which
-// says another client took its place away, and not after its whole aguardar.
-func TestWaitersHear503WhenEtcdIsGone(t *testing.T) {
-	members := testenv.NewEtcdCluster(t, 1)
-	members[0].Start(t)
-	p := start(t, externalEnv(members[0].ClientURL)).ready(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{members[0].ClientURL}, DialTimeout: 5 * time.Second})
+// keyCounter counts the keys under a prefix, through an etcd client of its own.
+func keyCounter(t *testing.T, endpoint string) func(prefix string) int64 {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cli.Close()
-	lines := []struct {
-		path, body, line string
-		waiting          int64 // keys under line with the waiter in it
-	}{
-		{"/lock/longe", `{"holder":"%s","ttl":60,"aguardar":%d}`, "/locks-fila/longe/", 1},
-		{"/eleicao/longe/candidatar", `{"candidato":"%s","ttl":60,"aguardar":%d}`, "/election/longe/", 2},
-		{"/semaforo/longe", `{"holder":"%s","limite":1,"ttl":60,"aguardar":%d}`, "/semaphores/longe/", 2},
-	}
-	type answer struct {
-		path string
-		code int
-		body obj
-	}
-	answers := make(chan answer, len(lines))
-	for _, l := range lines {
-		if code, got := request[obj](t, "POST", p.API+l.path, fmt.Sprintf(l.body, "dono", 0)); code != 200 {
-			t.Fatalf("%s: %d %v", l.path, code, got)
+	t.Cleanup(func() { cli.Close() })
+	return func(prefix string) int64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			return -1
 		}
-		go func() { // no t.Fatal here: an error is an answer of code 0
-			a := answer{path: l.path, body: obj{}}
-			resp, err := http.Post(p.API+l.path, "application/json", strings.NewReader(fmt.Sprintf(l.body, "esperando", 60)))
+		return resp.Count
+	}
+}
+
+type waitLine struct {
+	path, body, line string
+	waiting          int64 // keys under line with the waiter in it
+}
+
+type waiterAnswer struct {
+	path string
+	code int // 0: no answer (the error is in body)
+	body obj
+}
+
+// waiterInEachLine has a lock, an election and a semaphore taken through
+// holder, and a waiter (aguardar 60 s) put in each line through waiter; it
+// returns once etcd shows the three waiters in line. Their answers come on
+// the channel.
+func waiterInEachLine(t *testing.T, count func(string) int64, holder, waiter *proc) ([]waitLine, <-chan waiterAnswer) {
+	t.Helper()
+	lines := []waitLine{
+		{"/lock/fila", `{"holder":"%s","ttl":60,"aguardar":%d}`, "/locks-fila/fila/", 1},
+		{"/eleicao/fila/candidatar", `{"candidato":"%s","ttl":60,"aguardar":%d}`, "/election/fila/", 2},
+		{"/semaforo/fila", `{"holder":"%s","limite":1,"ttl":60,"aguardar":%d}`, "/semaphores/fila/", 2},
+	}
+	answers := make(chan waiterAnswer, len(lines))
+	for _, l := range lines {
+		if code, body := request[obj](t, "POST", holder.API+l.path, fmt.Sprintf(l.body, "dono", 0)); code != 200 {
+			t.Fatalf("%s: %d %v", l.path, code, body)
+		}
+		go func() { // no t.Fatal here
+			a := waiterAnswer{path: l.path, body: obj{}}
+			resp, err := http.Post(waiter.API+l.path, "application/json", strings.NewReader(fmt.Sprintf(l.body, "esperando", 60)))
 			if err != nil {
 				a.body["erro"] = err.Error()
 			} else {
@@ -236,11 +224,19 @@ func TestWaitersHear503WhenEtcdIsGone(t *testing.T) {
 		}()
 	}
 	for _, l := range lines {
-		eventually(t, "a waiter in "+l.line, 5*time.Second, func() bool {
-			resp, err := cli.Get(context.Background(), l.line, clientv3.WithPrefix(), clientv3.WithCountOnly())
-			return err == nil && resp.Count == l.waiting
-		})
+		eventually(t, "a waiter in "+l.line, 5*time.Second, func() bool { return count(l.line) == l.waiting })
 	}
+	return lines, answers
+}
+
+// A waiter whose server can no longer reach etcd (its only member killed)
+// hears 503, as every other request then does: not 409 "place lost", which
+// says another client took its place away, and not after its whole aguardar.
+func TestWaitersHear503WhenEtcdIsGone(t *testing.T) {
+	members := testenv.NewEtcdCluster(t, 1)
+	members[0].Start(t)
+	p := start(t, externalEnv(members[0].ClientURL)).ready(t)
+	lines, answers := waiterInEachLine(t, keyCounter(t, members[0].ClientURL), p, p)
 	members[0].Kill()
 	if listening(members[0].ClientURL) {
 		t.Fatal("etcd still listens after its kill")
