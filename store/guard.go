@@ -47,13 +47,9 @@ func (s *Store) guardCmps(ctx context.Context, g Guard) ([]clientv3.Cmp, error) 
 	if err != nil {
 		return nil, err
 	}
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", g.Token)}
-	if g.Kind == "eleicao" {
-		// Still the first in line: every key under the prefix is as old or newer.
-		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(lineOf(g.Kind, g.Resource).prefix), ">", g.Token-1).WithPrefix())
-	}
-	// A semaphore holder stays one while its key exists: keys ahead only leave.
-	return cmps, nil
+	// A leader or a semaphore's holder holds while its key exists: keys ahead
+	// of it can only leave (a new key is always newer).
+	return []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", g.Token)}, nil
 }
 
 // guardHolder is the key of g's participant if it holds (see held), or
