@@ -272,32 +272,29 @@ func (l line) opHolders() clientv3.Op {
 
 // awaitTurn waits until fewer than l.limit keys of the line were created
 // before p's. ahead is the l.limit+1 keys just ahead of p, newest first, as
-// read at revision rev. A release concerns one waiter: the first in line
-// (l.limit keys ahead of it: the holders, or a lock's first waiter) waits for
-// any of them to go; one
-// further back waits for the waiter just ahead of it, whose key changes when
-// that one is served (it moves to its own lease, or out of a lock's line) or
-// leaves, and then reads its place again. So a release wakes the first
-// waiter, and its serving the next, not the whole line. (Watching only the key
-// l.limit places ahead is not enough: a holder between that one and the
-// waiter may be the one to let go.)
+// read at revision rev. In a line of one (a lock's, an election's) only the
+// key just ahead leaving changes p's turn, so p waits for that (etcd's
+// waitDeletes). In a semaphore's, the first waiter (l.limit keys ahead of it)
+// waits for any of them to go; one further back waits for the waiter just
+// ahead of it, whose key changes when that one is served (it moves to its own
+// lease) or leaves. Each then reads its place again. So a release wakes the
+// first waiter, and its serving the next, not the whole line. (Watching only
+// the key l.limit places ahead is not enough: a holder between that one and
+// the waiter may be the one to let go.)
 func (s *Store) awaitTurn(ctx context.Context, l line, p *place, ahead []*mvccpb.KeyValue, rev int64) error {
 	for int64(len(ahead)) >= l.limit {
-		var next string // the waiter just ahead, when this one is not first in line
-		if int64(len(ahead)) > l.limit {
-			var err error
-			if l.lockKey != "" {
-				next = string(ahead[0].Key) // a lock's waiter leaves the line when served: its key goes
-			} else if next, err = s.stillWaiting(ctx, ahead[0]); err != nil {
+		var next string // the semaphore waiter just ahead, when p is not first in line
+		var err error
+		if l.limit > 1 && int64(len(ahead)) > l.limit {
+			if next, err = s.stillWaiting(ctx, ahead[0]); err != nil {
 				return err
 			}
 		}
-		var err error
 		switch {
+		case l.limit == 1:
+			err = s.awaitEvent(ctx, string(ahead[0].Key), rev+1, anyEvent, clientv3.WithFilterPut())
 		case next != "":
 			err = s.awaitEvent(ctx, next, rev+1, anyEvent)
-		case len(ahead) == 1: // first in a line of limit 1: the one key ahead goes
-			err = s.awaitEvent(ctx, string(ahead[0].Key), rev+1, anyEvent, clientv3.WithFilterPut())
 		default: // first in line, or behind a key that does not move when served (another client's)
 			err = s.awaitEvent(ctx, l.prefix, rev+1, func(ev *clientv3.Event) bool { return ev.PrevKv == nil || ev.PrevKv.CreateRevision < p.token },
 				clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithPrevKV())
