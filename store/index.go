@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -83,7 +82,7 @@ func userName(doc []byte) (string, bool) {
 	var u struct {
 		Nome string `json:"nome"`
 	}
-	if !startsObject(doc) || !json.Valid(doc) || gojson.Unmarshal(doc, &u) != nil {
+	if !isObject(doc) || gojson.Unmarshal(doc, &u) != nil {
 		return "", false
 	}
 	return fold(u.Nome), true

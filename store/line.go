@@ -267,7 +267,9 @@ func (l line) opHolders() clientv3.Op {
 	if l.lockKey != "" {
 		return clientv3.OpGet(l.lockKey)
 	}
-	return clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(l.limit))
+	// A semaphore's line read without its limit (renovar, release, a guard)
+	// learns it from its holders, never more than maxLimit of them.
+	return clientv3.OpGet(l.prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(cmp.Or(l.limit, maxLimit)))
 }
 
 // awaitTurn waits until fewer than l.limit keys of the line were created

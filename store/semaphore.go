@@ -37,6 +37,9 @@ func slotOf(kv *mvccpb.KeyValue) slotValue {
 
 func slotHolder(kv *mvccpb.KeyValue) string { return slotOf(kv).Holder }
 
+// maxLimit is the most places a semaphore may have (SPEC: limite 1..1000).
+const maxLimit = 1000
+
 // limitOf is a semaphore's limit as the first keys in its line were written
 // with: the first limite found (a key without one, another client's, does not
 // decide), 1 when none says.
@@ -95,8 +98,9 @@ func (s *Store) semaphores(ctx context.Context, prefix string) ([]Semaphore, err
 	}
 	out := make([]Semaphore, len(lines))
 	for i, q := range lines {
-		holding := min(limitOf(q.kvs), int64(len(q.kvs)))
-		out[i] = Semaphore{Name: q.name, Limit: limitOf(q.kvs), Holders: make([]Holder, holding), Queue: int64(len(q.kvs)) - holding}
+		limit := limitOf(q.kvs)
+		holding := min(limit, int64(len(q.kvs)))
+		out[i] = Semaphore{Name: q.name, Limit: limit, Holders: make([]Holder, holding), Queue: int64(len(q.kvs)) - holding}
 		for j, kv := range q.kvs[:holding] {
 			out[i].Holders[j] = Holder{Name: slotHolder(kv), Token: kv.CreateRevision, TTLLeft: q.left[j]}
 		}
