@@ -179,8 +179,8 @@ func TestDemoIsolatedLeaderStepsDownAndComesBackAsAFollower(t *testing.T) {
 	}
 	select {
 	case a := <-waiter:
-		if a.code != 503 {
-			t.Fatalf("the lock waiter on the isolated member: %d, want 503", a.code)
+		if a.code != 503 || a.at.Before(isolated) {
+			t.Fatalf("the lock waiter on the isolated member: %d %s after isolar, want 503 after it", a.code, a.at.Sub(isolated))
 		}
 		t.Logf("the lock waiter on the isolated member: 503 %s after isolar", a.at.Sub(isolated).Round(time.Millisecond))
 	case <-time.After(30 * time.Second): // well short of its aguardar (60 s)

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http/httptest"
+	"path"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,6 +132,12 @@ func TestAServedWaiterKeepsNoStandIn(t *testing.T) {
 		served := p.handOver(t, held, waiter)
 		if ttl, err := st.Client().TimeToLive(t.Context(), standIn); err != nil || ttl.TTL != -1 {
 			t.Fatalf("%s: the served waiter's stand-in lease %x: %v %v, want it gone", p.name, standIn, ttl, err)
+		}
+		// What it holds is bound to the lease its waiting key was named by.
+		own, _ := strconv.ParseInt(path.Base(string(key.Key)), 16, 64)
+		holding, err := st.Client().Get(t.Context(), p.keys, clientv3.WithPrefix())
+		if err != nil || len(holding.Kvs) != 1 || holding.Kvs[0].Lease != own {
+			t.Fatalf("%s: what the served waiter holds: %v %v, want one key on lease %x", p.name, holding.Kvs, err, own)
 		}
 		expect(t, call(t, api, "DELETE", p.release+token(served), ""), 200)
 	}

@@ -270,11 +270,18 @@ func TestALimitMismatchNeverCountsAsAHolder(t *testing.T) {
 	}
 	defer release(t, "semaforo", name, h)
 	stop := time.Now().Add(5 * time.Second)
-	var wrong, right atomic.Int64
+	var wrong, right, refused atomic.Int64
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for time.Now().Before(stop) && wrong.Load() == 0 {
-			st.AcquireSlot(ctx, name, "errado", 1, 30, 0) // always refused: 2 is in use
+			tok, err := st.AcquireSlot(ctx, name, "errado", 1, 30, 0)
+			var r *store.Refusal
+			if !errors.As(err, &r) || !errors.Is(err, store.ErrLimitMismatch) || r.Limit != 2 {
+				wrong.Store(-1) // a limit of 1 let in, or refused for another reason
+				t.Logf("limite 1 while 2 is in use: token %d, %v", tok, err)
+				return
+			}
+			refused.Add(1)
 		}
 	})
 	wg.Go(func() {
@@ -290,11 +297,14 @@ func TestALimitMismatchNeverCountsAsAHolder(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	if wrong.Load() != 0 {
-		t.Fatalf("limite 2, the only holder's, refused: ErrLimitMismatch, limite %d in use", wrong.Load())
+	switch w := wrong.Load(); {
+	case w == -1:
+		t.Fatal("a request with limite 1 was not refused with ErrLimitMismatch naming limite 2")
+	case w != 0:
+		t.Fatalf("limite 2, the only holder's, refused: ErrLimitMismatch, limite %d in use", w)
 	}
-	if right.Load() == 0 {
-		t.Fatal("no request with limite 2 got a place: the race was never run")
+	if right.Load() == 0 || refused.Load() == 0 {
+		t.Fatalf("%d places with limite 2, %d refusals of limite 1: the race was never run", right.Load(), refused.Load())
 	}
 }
 
@@ -304,7 +314,7 @@ func TestALimitMismatchNeverCountsAsAHolder(t *testing.T) {
 func TestWaitersOutliveACompactionToNow(t *testing.T) {
 	ctx := context.Background()
 	stop := time.Now().Add(3 * time.Second)
-	var compacted, grants, compactions atomic.Int64
+	var compacted, failed, grants, compactions atomic.Int64
 	var wg sync.WaitGroup
 	wg.Go(func() { // a compaction every 50 ms (its pace, not a wait for anything)
 		for time.Now().Before(stop) {
@@ -328,13 +338,17 @@ func TestWaitersOutliveACompactionToNow(t *testing.T) {
 					if compacted.Add(1) == 1 {
 						t.Logf("first: %v", err)
 					}
+				case !errors.As(err, new(*store.Refusal)): // a refusal is the end of a wait in vain
+					if failed.Add(1) == 1 {
+						t.Logf("first: %v", err)
+					}
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if compacted.Load() > 0 {
-		t.Fatalf("%d acquisitions (of %d granted) failed with ErrCompacted", compacted.Load(), grants.Load())
+	if compacted.Load() > 0 || failed.Load() > 0 {
+		t.Fatalf("%d acquisitions (of %d granted) failed with ErrCompacted, %d otherwise", compacted.Load(), grants.Load(), failed.Load())
 	}
 	if compactions.Load() < 10 || grants.Load() < 10 {
 		t.Fatalf("%d compactions while %d places were granted: the waiters were never put to the test", compactions.Load(), grants.Load())
@@ -369,7 +383,10 @@ func TestALockWithoutALeaseRenewsAsHeld(t *testing.T) {
 	}
 	defer st.Client().Delete(ctx, "/locks/semlease")
 	l, gerr := st.GetLock(ctx, "semlease")
-	if left, err := st.Renew(ctx, "lock", "semlease", resp.Header.Revision); err != nil || left != 0 || gerr != nil {
+	if gerr != nil || l.Holder != "x" || l.Token != resp.Header.Revision || l.TTLLeft != 0 {
+		t.Fatalf("GetLock: %+v, %v; want x holding with token %d and 0 seconds left", l, gerr, resp.Header.Revision)
+	}
+	if left, err := st.Renew(ctx, "lock", "semlease", resp.Header.Revision); err != nil || left != 0 {
 		t.Fatalf("GetLock: %+v, %v; Renew with its token: %d %v, want 0 seconds left", l, gerr, left, err)
 	}
 }
@@ -429,7 +446,7 @@ func TestASemaphoresHoldersAreTheSameToEveryReader(t *testing.T) {
 		tokens = append(tokens, resp.Header.Revision)
 	}
 	sem, err := st.GetSemaphore(ctx, name)
-	if err != nil || sem.Limit != 2 || len(sem.Holders) != 2 || sem.Holders[1].Token != tokens[1] {
+	if err != nil || sem.Limit != 2 || len(sem.Holders) != 2 || sem.Holders[0].Token != tokens[0] || sem.Holders[1].Token != tokens[1] {
 		t.Fatalf("listed: %+v %v, want f1 and f2 holding with limite 2", sem, err)
 	}
 	if _, err := st.Renew(ctx, "semaforo", name, tokens[1]); err != nil {
