@@ -88,7 +88,10 @@ func (c *cluster) passOn(proxy http.Handler) http.Handler {
 				writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"erro": "Corpo da requisição grande demais"})
 				return
 			}
-			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			// Read once, sent to as many members as RoundTrip tries, each afresh.
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+			r.Body, _ = r.GetBody()
+			r.ContentLength = int64(len(body))
 		}
 		http.NewResponseController(w).SetReadDeadline(time.Time{})
 		proxy.ServeHTTP(server.NewDeadlineWriter(w, 30*time.Second), r)
@@ -103,13 +106,6 @@ func (c *cluster) passOn(proxy http.Handler) http.Handler {
 // holder. So a write sent just after a fault the supervisor made, while no
 // member is known to be ready (the election under way), waits for one.
 func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
-	var body []byte
-	if req.Body != nil && req.Body != http.NoBody {
-		var err error
-		if body, err = io.ReadAll(req.Body); err != nil { // in memory already (passOn)
-			return nil, err
-		}
-	}
 	if !repeatable(req) {
 		c.awaitReady(req.Context())
 	}
@@ -124,8 +120,8 @@ func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 		// Host already (guard), and a member on loopback without a token
 		// answers 421 to any other. A browser's Sec-Fetch-Site goes on.
 		out.URL.Host, out.Host = strings.TrimPrefix(m.api, "http://"), ""
-		if body != nil {
-			out.Body = io.NopCloser(bytes.NewReader(body))
+		if req.GetBody != nil {
+			out.Body, _ = req.GetBody()
 		}
 		last := i == len(live)-1
 		var resp *http.Response
