@@ -34,9 +34,7 @@ func waitInLine(t testing.TB, name string, n int, limit int64, wait time.Duratio
 			token, err := st.AcquireSlot(context.Background(), name, fmt.Sprint("w", i), limit, 30, wait)
 			done[i] <- slotResult{token, err}
 		}()
-		for keysUnder(t, "/semaphores/"+name+"/") == before {
-			time.Sleep(time.Millisecond)
-		}
+		awaitKeys(t, "/semaphores/"+name+"/", before+1)
 	}
 	return done
 }
@@ -61,6 +59,16 @@ func release(tb testing.TB, kind, name string, tokens ...int64) {
 	for _, token := range tokens {
 		if err := st.Release(context.Background(), kind, name, token); err != nil {
 			tb.Fatal(err)
+		}
+	}
+}
+
+// awaitKeys waits until n keys are under prefix (15 s at most).
+func awaitKeys(t testing.TB, prefix string, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); keysUnder(t, prefix) != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d keys under %s, want %d", keysUnder(t, prefix), prefix, n)
 		}
 	}
 }
@@ -209,9 +217,7 @@ func TestTheNextLeaderIsNotWokenByThoseBehindIt(t *testing.T) {
 		token, err := st.Campaign(ctx, name, "proximo", nil, 30, 30*time.Second)
 		next <- slotResult{token, err}
 	}()
-	for keysUnder(t, "/election/"+name+"/") != 2 {
-		time.Sleep(time.Millisecond)
-	}
+	awaitKeys(t, "/election/"+name+"/", 2)
 	before := store.WaiterEvents()
 	for i := range 10 {
 		if _, err := st.Campaign(ctx, name, fmt.Sprint("impaciente", i), nil, 30, 20*time.Millisecond); !errors.Is(err, store.ErrOtherLeader) {
@@ -222,11 +228,15 @@ func TestTheNextLeaderIsNotWokenByThoseBehindIt(t *testing.T) {
 		t.Fatalf("%d watch events reached waiters while 10 candidates joined and left behind the next leader, want 0", events)
 	}
 	release(t, "eleicao", name, leader)
-	r := <-next
-	if r.err != nil || r.token <= leader {
-		t.Fatalf("the next leader: %+v", r)
+	select {
+	case r := <-next:
+		if r.err != nil || r.token <= leader {
+			t.Fatalf("the next leader: %+v", r)
+		}
+		release(t, "eleicao", name, r.token)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the next candidate not leading 15 s after the leader resigned")
 	}
-	release(t, "eleicao", name, r.token)
 }
 
 // TestListingsKeepInterleavedLines: places of two lines that arrive
