@@ -307,7 +307,7 @@ func TestAWriteIsHeldOnlyWhileALeaderMayCome(t *testing.T) {
 		req, _ := http.NewRequestWithContext(ctx, "PUT", "http://supervisor/config/x", strings.NewReader(`{"valor":1}`))
 		resp, err := c.RoundTrip(req)
 		cancel()
-		if tc.held != (err != nil) {
+		if held := errors.Is(err, context.DeadlineExceeded); tc.held != held || (!held && err != nil) {
 			t.Fatalf("others %s: %v %v; want held until the deadline: %v", tc.others, resp, err, tc.held)
 		}
 		if err == nil {
@@ -355,6 +355,8 @@ func TestHealthChecksSkipMembersNotRunning(t *testing.T) {
 	c := &cluster{recheck: make(chan struct{}, 1), members: []*member{
 		{name: "n1", api: running.URL, state: "ativo"},
 		{name: "n2", api: paused.URL, state: "pausado"},
+		{name: "n3", api: paused.URL, state: "isolado"},
+		{name: "n4", api: paused.URL, state: "parado"},
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -366,6 +368,6 @@ func TestHealthChecksSkipMembersNotRunning(t *testing.T) {
 		c.suspect()
 	}
 	if n := asked[1].Load(); n != 0 {
-		t.Fatalf("the paused member was asked %d times", n)
+		t.Fatalf("the members paused, isolated and stopped were asked %d times", n)
 	}
 }
